@@ -1,0 +1,45 @@
+"""rush: decentralized, asynchronous parallel computing over Redis.
+
+Workers run their own loop and share task state (queued, running, finished, failed)
+through one Redis database; a controller (``rsh()``) starts, watches and stops them.
+
+Security: task values, worker loops and start arguments are pickled into Redis, and
+unpickling runs code. rush only reads from the Redis you configure; whoever can write
+to it can run code in your controller and workers, so protect it (password/ACL, TLS,
+bind address).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import RedisConfig, redis_config
+from .controller import Rush
+from .errors import RushConnectionError, RushError, WorkerStoppedError
+from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
+from .server import RedisServer
+from .states import TaskState, WorkerState
+from .worker import RushWorker
+
+__version__ = "0.1.0"
+
+
+def rsh(network_id: str | None = None, config: RedisConfig | None = None,
+        network: str | None = None) -> Rush:
+    """Connect to a network as its controller.
+
+    ``network`` is an alias of ``network_id``; ``None`` makes a new id. Without
+    ``config`` rush uses the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``, a Redis on
+    127.0.0.1:6379, or else starts an embedded one for this process. Raises
+    ``RushConnectionError`` when Redis does not answer within about 5 seconds.
+    """
+    if network_id is not None and network is not None and network_id != network:
+        raise ValueError("give network_id or network, not both")
+    return Rush(network_id if network_id is not None else network, config)
+
+
+__all__ = [
+    "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
+    "TaskState", "WorkerState", "WorkerStoppedError", "redis_config", "remove_rush_plan",
+    "rsh", "rush_available", "rush_config", "rush_plan",
+]

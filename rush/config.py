@@ -1,0 +1,181 @@
+"""Where Redis is: the ``RedisConfig`` value, ``redis_config()`` and URL parsing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+#: Environment variables read by ``redis_config()`` without arguments, in order.
+URL_ENV_VARS = ("RUSH_REDIS_URL", "REDIS_URL")
+
+_SCHEMES = {"redis": False, "rediss": True, "unix": False}
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class RedisConfig:
+    """How to reach Redis: a small immutable value.
+
+    ``RedisConfig(url="redis://:pw@host:6379/0")`` parses the URL into the fields, so
+    two configs are equal when their fields are. ``repr()`` redacts the password.
+    ``retry_seconds`` bounds how long a running network rides out an outage.
+    """
+
+    host: str
+    port: int
+    db: int
+    password: str | None
+    username: str | None
+    ssl: bool
+    unix_socket_path: str | None
+    retry_seconds: float
+
+    def __init__(
+        self,
+        url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        username: str | None = None,
+        ssl: bool = False,
+        unix_socket_path: str | None = None,
+        retry_seconds: float = 30,
+    ) -> None:
+        values = dict(host=host, port=port, db=db, password=password, username=username,
+                      ssl=ssl, unix_socket_path=unix_socket_path)
+        if url is not None:
+            values.update(_parse_url(url))
+        values["retry_seconds"] = retry_seconds
+        _validate(values)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> "RedisConfig":
+        """Parse ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs."""
+        return cls(url=url, **kw)
+
+    @property
+    def url(self) -> str:
+        """The URL of this config, password included."""
+        return self._url(self.password)
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with the password replaced by ``***``: safe to log."""
+        return self._url(None if self.password is None else "***")
+
+    @property
+    def location(self) -> str:
+        """``host:port`` or the socket path: where a connection goes (no secrets)."""
+        return self.unix_socket_path or f"{self.host}:{self.port}"
+
+    def _url(self, password: str | None) -> str:
+        auth = ""
+        if self.username is not None or password is not None:
+            user = quote(self.username or "", safe="")
+            auth = user + (":" + (password if password == "***" else quote(password, safe=""))
+                           if password is not None else "") + "@"
+        if self.unix_socket_path:
+            return f"unix://{auth}{quote(self.unix_socket_path)}?db={self.db}"
+        scheme = "rediss" if self.ssl else "redis"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
+
+    def __repr__(self) -> str:
+        return f"RedisConfig(url={self.redacted_url!r}, retry_seconds={self.retry_seconds!r})"
+
+    __str__ = __repr__
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis`` (contains the password: never log them)."""
+        kw: dict[str, Any] = dict(db=self.db, password=self.password, username=self.username)
+        if self.unix_socket_path:
+            kw["unix_socket_path"] = self.unix_socket_path
+        else:
+            kw.update(host=self.host, port=self.port, ssl=self.ssl)
+        return kw
+
+
+def _parse_url(url: str) -> dict[str, Any]:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(
+            f"url must start with redis://, rediss:// or unix://, got scheme {parts.scheme!r}")
+    out: dict[str, Any] = {"ssl": _SCHEMES[parts.scheme]}
+    if parts.username:
+        out["username"] = unquote(parts.username)
+    if parts.password is not None:
+        out["password"] = unquote(parts.password)
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        out["unix_socket_path"] = unquote(parts.path)
+    else:
+        out["host"] = parts.hostname or "127.0.0.1"
+        try:
+            out["port"] = parts.port or 6379
+        except ValueError:
+            raise ValueError("url has an invalid port") from None
+        path = parts.path.strip("/")
+        if path:
+            out["db"] = _parse_db(path)
+    if "db" in query:
+        out["db"] = _parse_db(query["db"][0])
+    return out
+
+
+def _parse_db(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"url has an invalid database number {text!r}")
+    return int(text)
+
+
+def _validate(v: dict[str, Any]) -> None:
+    _check_type("host", v["host"], str)
+    _check_type("port", v["port"], int)
+    _check_type("db", v["db"], int)
+    _check_type("ssl", v["ssl"], bool)
+    for name in ("password", "username", "unix_socket_path"):
+        if v[name] is not None:
+            _check_type(name, v[name], str)
+    if isinstance(v["retry_seconds"], bool) or not isinstance(v["retry_seconds"], (int, float)):
+        raise TypeError("retry_seconds must be a number")
+    if not 0 < v["port"] < 65536:
+        raise ValueError(f"port must be in 1..65535, got {v['port']}")
+    if v["db"] < 0:
+        raise ValueError(f"db must be >= 0, got {v['db']}")
+    if v["retry_seconds"] < 0:
+        raise ValueError(f"retry_seconds must be >= 0, got {v['retry_seconds']}")
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")
+
+
+def redis_config(**kw: Any) -> RedisConfig:
+    """Same as ``RedisConfig(**kw)`` (the R spelling).
+
+    With no arguments it reads ``RUSH_REDIS_URL``, then ``REDIS_URL``, then uses the
+    default ``redis://127.0.0.1:6379/0``.
+    """
+    if not kw:
+        url = env_url()
+        if url:
+            return RedisConfig(url=url)
+    return RedisConfig(**kw)
+
+
+def env_url() -> str | None:
+    """The Redis URL set in the environment, if any."""
+    for name in URL_ENV_VARS:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(RedisConfig))

@@ -1,0 +1,109 @@
+"""Redis clients built from a ``RedisConfig``: retry with backoff, first-connect check,
+and the translation of redis-py errors into ``RushConnectionError``."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, TypeVar
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from .config import RedisConfig
+from .errors import RushConnectionError
+
+#: How long the first contact with Redis (``rsh()``, a worker's start) may take.
+FIRST_CONNECT_SECONDS = 5.0
+_BACKOFF_CAP = 1.0
+_BACKOFF_BASE = 0.02
+TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _retries_for(seconds: float) -> int:
+    """Number of retries whose exponential backoff (capped at 1 s) spans ``seconds``."""
+    n, waited, delay = 0, 0.0, _BACKOFF_BASE
+    while waited < seconds:
+        waited += min(delay, _BACKOFF_CAP)
+        delay *= 2
+        n += 1
+    return n
+
+
+def connect(config: RedisConfig, retry_seconds: float | None = None) -> redis.Redis:
+    """A client that retries transient errors with backoff for ``config.retry_seconds``."""
+    seconds = config.retry_seconds if retry_seconds is None else retry_seconds
+    retry = Retry(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), _retries_for(seconds),
+                  supported_errors=TRANSIENT_ERRORS)
+    return redis.Redis(**config.connection_kwargs(), retry=retry, socket_connect_timeout=2,
+                       health_check_interval=30)
+
+
+def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectionError:
+    """A ``RushConnectionError`` naming where rush tried, never the password."""
+    reason = type(cause).__name__
+    if isinstance(cause, redis.exceptions.AuthenticationError):
+        hint = "check the username and password of the Redis config"
+    else:
+        hint = ("start redis-server there, or point rush elsewhere with RedisConfig(...) "
+                "or the RUSH_REDIS_URL environment variable")
+    return RushConnectionError(f"cannot reach Redis at {config.location} ({reason}): {hint}")
+
+
+def check_connection(config: RedisConfig, seconds: float = FIRST_CONNECT_SECONDS) -> None:
+    """PING Redis, retrying for about ``seconds``; raise ``RushConnectionError`` if it never answers."""
+    probe = connect(config, retry_seconds=0)
+    deadline = time.monotonic() + seconds
+    delay = _BACKOFF_BASE
+    try:
+        while True:
+            try:
+                probe.ping()
+                return
+            except redis.exceptions.AuthenticationError as e:
+                raise connection_error(config, e) from None
+            except TRANSIENT_ERRORS as e:
+                if time.monotonic() + delay > deadline:
+                    raise connection_error(config, e) from None
+                time.sleep(delay)  # backoff between connection attempts
+                delay = min(delay * 2, _BACKOFF_CAP)
+    finally:
+        probe.close()
+
+
+def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
+    """True when something answers PING at ``config`` right now (no retry)."""
+    probe = redis.Redis(**config.connection_kwargs(), socket_connect_timeout=timeout,
+                        socket_timeout=timeout)
+    try:
+        return bool(probe.ping())
+    except (redis.exceptions.RedisError, OSError):
+        return False
+    finally:
+        probe.close()
+
+
+def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type], type]:
+    """Class decorator: public methods raise ``RushConnectionError`` instead of redis-py's
+    connection errors, with a message naming ``config_of(self).location``."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except TRANSIENT_ERRORS as e:
+                raise connection_error(config_of(self), e) from None
+        return wrapper  # type: ignore[return-value]
+
+    def decorate(cls: type) -> type:
+        for name, value in list(vars(cls).items()):
+            if name.startswith("_") or not callable(value):
+                continue
+            setattr(cls, name, wrap(value))
+        return cls
+
+    return decorate

@@ -1,0 +1,492 @@
+"""``Rush``: the controller of a network, and the read methods shared with workers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from . import frames
+from .config import RedisConfig
+from .connection import check_connection, connect, translate_errors
+from .keys import NetworkKeys
+from .plan import resolve_config
+from .registry import WorkerRegistry
+from .scripts import Scripts
+from .serialization import dumps, loads
+from .states import TASK_STATES, TaskState, WorkerState
+from .store import TaskStore, decode
+from .validation import (broadcast, dict_list, either, field_list, id_list, key_list, matching,
+                         positive_number, states_list)
+from .waiting import EventWaiter
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import redis
+
+logger = logging.getLogger("rush")
+
+ALL_FIELDS = ("xs", "ys", "xs_extra", "ys_extra", "worker_id", "condition")
+QUEUED_FIELDS = ("xs", "xs_extra")
+RUNNING_FIELDS = ("xs", "xs_extra", "worker_id")
+FAILED_FIELDS = ("xs", "xs_extra", "worker_id", "condition")
+WORKER_INFO_COLUMNS = ("worker_id", "pid", "remote", "hostname", "heartbeat", "state")
+DEFAULT_CONDITION = {"message": "Task failed"}
+#: Finished tasks read per Lua call: bounds how long one read blocks Redis.
+READ_CHUNK = 20_000
+
+
+def _check_network_id(network_id: Any) -> str:
+    if not isinstance(network_id, str):
+        raise TypeError(f"network_id must be a str, not {type(network_id).__name__}")
+    if not network_id or "{" in network_id or "}" in network_id:
+        raise ValueError(f"network_id must be a non-empty str without braces, got {network_id!r}")
+    return network_id
+
+
+def new_keys(n: int) -> list[str]:
+    """``n`` fresh task keys (UUID4 strings)."""
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+def encode(value: Any) -> bytes | str:
+    """A field value as stored: pickled, or "" for an absent field."""
+    return "" if value is None else dumps(value)
+
+
+class Rush:
+    """The controller of a rush network (``rsh()`` makes one).
+
+    It reads task and worker state from Redis, creates tasks, and starts, watches and
+    stops workers. Every property is at most one Redis round trip.
+    """
+
+    def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
+        self._network_id = _check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
+        self._config = resolve_config(config)
+        check_connection(self._config)
+        self.keys = NetworkKeys(self._network_id)
+        self.processes: dict[str, Any] = {}
+        self.futures: dict[str, Any] = {}
+        self._connect()
+        self.reset_cache()
+
+    def _connect(self) -> None:
+        self._client = connect(self._config)
+        scripts = Scripts(self._client)
+        scripts.load_all()
+        self._store = TaskStore(self._client, self.keys, scripts, self._config)
+        self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config)
+        self._waiter = EventWaiter(self._client, self.keys.events)
+
+    def reconnect(self) -> None:
+        """Drop the connections and connect again (e.g. after a fork)."""
+        self.close()
+        self._connect()
+
+    def close(self) -> None:
+        """Close the Redis connections of this object."""
+        self._waiter.close()
+        self._client.close()
+
+    def __enter__(self) -> "Rush":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- identity ------------------------------------------------------------------
+
+    @property
+    def network_id(self) -> str:
+        """The id of the network."""
+        return self._network_id
+
+    @property
+    def config(self) -> RedisConfig:
+        """Where Redis is."""
+        return self._config
+
+    @property
+    def connector(self) -> "redis.Redis":
+        """The redis-py client."""
+        return self._client
+
+    # -- workers -------------------------------------------------------------------
+
+    @property
+    def worker_info(self) -> "pd.DataFrame":
+        """One row per worker: ``worker_id, pid, remote, hostname, heartbeat, state``."""
+        import pandas as pd
+
+        rows = self._registry.info()
+        df = pd.DataFrame.from_records(rows, columns=list(WORKER_INFO_COLUMNS))
+        return df.astype({"pid": "int64", "remote": "bool", "heartbeat": "bool"})
+
+    @property
+    def worker_states(self) -> "pd.DataFrame":
+        """One row per worker: ``worker_id, state``."""
+        return self.worker_info[["worker_id", "state"]]
+
+    def _ids_in(self, state: WorkerState | None) -> list[str]:
+        states = self._registry.states()
+        return [w for w, s in states.items() if state is None or s == state.value]
+
+    @property
+    def worker_ids(self) -> list[str]:
+        """Ids of every registered worker."""
+        return self._ids_in(None)
+
+    @property
+    def running_worker_ids(self) -> list[str]:
+        return self._ids_in(WorkerState.RUNNING)
+
+    @property
+    def terminated_worker_ids(self) -> list[str]:
+        """Workers that ended normally (killed and lost ones are in their own lists)."""
+        return self._ids_in(WorkerState.TERMINATED)
+
+    @property
+    def killed_worker_ids(self) -> list[str]:
+        return self._ids_in(WorkerState.KILLED)
+
+    @property
+    def lost_worker_ids(self) -> list[str]:
+        return self._ids_in(WorkerState.LOST)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_ids)
+
+    @property
+    def n_running_workers(self) -> int:
+        return len(self.running_worker_ids)
+
+    @property
+    def n_terminated_workers(self) -> int:
+        return len(self.terminated_worker_ids)
+
+    @property
+    def n_killed_workers(self) -> int:
+        return len(self.killed_worker_ids)
+
+    @property
+    def n_lost_workers(self) -> int:
+        return len(self.lost_worker_ids)
+
+    def wait_for_workers(self, n: int | None = None, worker_ids: str | Sequence[str] | None = None,
+                         timeout: float | None = None) -> None:
+        """Block until ``n`` workers (of ``worker_ids``, if given) are registered.
+
+        ``timeout`` defaults to the plan's ``start_worker_timeout`` (else forever);
+        ``timeout=0`` checks once. Raises ``TimeoutError``.
+        """
+        from .plan import plan_value
+
+        ids = id_list("worker_ids", worker_ids)
+        if n is None and ids is None:
+            raise ValueError("give n or worker_ids")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if ids is not None and n is not None and n > len(ids):
+            raise ValueError(f"n ({n}) is larger than len(worker_ids) ({len(ids)})")
+        wanted = len(ids) if n is None else n
+        timeout = plan_value("start_worker_timeout") if timeout is None else timeout
+        if timeout is not None:
+            positive_number("timeout", timeout)
+
+        def registered() -> int:
+            states = self._registry.states()
+            return len(states) if ids is None else sum(w in states for w in ids)
+
+        if not self._waiter.wait(lambda: registered() >= wanted, timeout):
+            raise TimeoutError(f"{registered()} of {wanted} workers registered after {timeout} s")
+
+    # -- task keys and counts ------------------------------------------------------
+
+    @property
+    def tasks(self) -> list[str]:
+        """Every task key, in creation order."""
+        return self._store.all_keys()
+
+    def _keys_of(self, state: TaskState) -> list[str]:
+        return self._store.keys_in([state])[state.value]
+
+    @property
+    def queued_tasks(self) -> list[str]:
+        return self._keys_of(TaskState.QUEUED)
+
+    @property
+    def running_tasks(self) -> list[str]:
+        return self._keys_of(TaskState.RUNNING)
+
+    @property
+    def finished_tasks(self) -> list[str]:
+        return self._keys_of(TaskState.FINISHED)
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return self._keys_of(TaskState.FAILED)
+
+    @property
+    def n_tasks(self) -> int:
+        return self._store.count(None)
+
+    @property
+    def n_queued_tasks(self) -> int:
+        return self._store.count(TaskState.QUEUED)
+
+    @property
+    def n_running_tasks(self) -> int:
+        return self._store.count(TaskState.RUNNING)
+
+    @property
+    def n_finished_tasks(self) -> int:
+        return self._store.count(TaskState.FINISHED)
+
+    @property
+    def n_failed_tasks(self) -> int:
+        return self._store.count(TaskState.FAILED)
+
+    def tasks_with_state(self, states: str | Sequence[str] = TASK_STATES) -> dict[str, list[str]]:
+        """Keys per state, one consistent snapshot."""
+        wanted = states_list("states", states, TASK_STATES)
+        return self._store.keys_in([TaskState(s) for s in wanted])
+
+    def is_running_task(self, keys: str | Sequence[str]) -> bool | list[bool]:
+        """Whether each key is running (a single key gives a single bool)."""
+        return self._membership(TaskState.RUNNING, keys)
+
+    def is_failed_task(self, keys: str | Sequence[str]) -> bool | list[bool]:
+        """Whether each key has failed (a single key gives a single bool)."""
+        return self._membership(TaskState.FAILED, keys)
+
+    def _membership(self, state: TaskState, keys: str | Sequence[str]) -> bool | list[bool]:
+        found = self._store.are_members(state, key_list("keys", keys))
+        return found[0] if isinstance(keys, str) else found
+
+    # -- creating tasks ------------------------------------------------------------
+
+    def push_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
+                   extra: Sequence[dict] | None = None) -> list[str]:
+        """Queue tasks with inputs ``xss``; returns their keys (workers ``pop_task()`` them)."""
+        xss = dict_list("xss", xss)
+        extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
+        return self._create(TaskState.QUEUED, ("xs", "xs_extra"), [xss, extras])
+
+    def push_finished_tasks(self, xss: Sequence[dict], yss: Sequence[dict],
+                            xss_extra: Sequence[dict] | None = None,
+                            yss_extra: Sequence[dict] | None = None) -> list[str]:
+        """Create tasks that are already finished (e.g. results computed elsewhere)."""
+        xss = dict_list("xss", xss)
+        n = len(xss)
+        yss = broadcast("yss", dict_list("yss", yss), n)
+        columns = [xss, yss, matching("xss_extra", xss_extra, n), matching("yss_extra", yss_extra, n)]
+        return self._create(TaskState.FINISHED, ("xs", "ys", "xs_extra", "ys_extra"), columns)
+
+    def push_failed_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
+                          conditions: Sequence[dict] | None = None) -> list[str]:
+        """Create tasks that are already failed (default condition ``{"message": "Task failed"}``)."""
+        xss = dict_list("xss", xss)
+        n = len(xss)
+        conds = matching("conditions", conditions, n, DEFAULT_CONDITION)
+        columns = [xss, matching("xss_extra", xss_extra, n), conds]
+        return self._create(TaskState.FAILED, ("xs", "xs_extra", "condition"), columns)
+
+    def _create(self, state: TaskState, fields: tuple[str, ...], columns: list[list],
+                worker_id: str = "", extra_fields: Iterable[tuple[str, str]] = ()) -> list[str]:
+        n = len(columns[0])
+        if n == 0:
+            return []
+        keys = new_keys(n)
+        rows = [[encode(col[i]) for col in columns] for i in range(n)]
+        for name, value in extra_fields:
+            fields = fields + (name,)
+            for row in rows:
+                row.append(value)
+        self._store.create(state, keys, fields, rows, worker_id)
+        return keys
+
+    def empty_queue(self) -> list[str]:
+        """Move every queued task to failed (message ``"Removed from queue"``)."""
+        return self._store.empty_queue(dumps({"message": "Removed from queue"}))
+
+    # -- hashes --------------------------------------------------------------------
+
+    def write_hashes(self, keys: str | Sequence[str] | None = None, **fields: Sequence[dict]
+                     ) -> list[str]:
+        """Write fields (each a list of dicts, one per key; length 1 broadcasts) into task
+        hashes; ``keys=None`` makes new keys. Returns the keys."""
+        if not fields:
+            raise ValueError("write_hashes needs at least one field, e.g. xs=[{...}]")
+        columns = {name: dict_list(name, value) for name, value in fields.items()}
+        if keys is None:
+            n = max(len(c) for c in columns.values())
+            keys_ = new_keys(n)
+        else:
+            keys_ = key_list("keys", keys)
+            n = len(keys_)
+        for name in columns:
+            columns[name] = broadcast(name, columns[name], n, against="keys")
+        names = tuple(columns)
+        rows = [[encode(columns[f][i]) for f in names] for i in range(n)]
+        self._store.write_hashes(keys_, names, rows)
+        return keys_
+
+    def read_hashes(self, keys: str | Sequence[str], fields: str | Sequence[str],
+                    flatten: bool = True) -> list[dict]:
+        """The fields of each task hash: one dict per key. With ``flatten`` the inner names
+        of dict fields are merged into one dict; else ``{field: value}``."""
+        keys_ = key_list("keys", keys)
+        names = field_list("fields", fields)
+        replies = self._store.read_hashes(keys_, names)
+        out = []
+        for reply in replies:
+            rec: dict[str, Any] = {}
+            for name, raw in zip(names, reply):
+                value = None if raw is None else frames.decode_value(name, raw)
+                if flatten and isinstance(value, dict):
+                    rec.update(value)
+                elif value is not None or not flatten:
+                    rec[name] = value
+            out.append(rec)
+        return out
+
+    def read_hash(self, key: str, fields: str | Sequence[str], flatten: bool = True) -> dict:
+        """The fields of one task hash (see ``read_hashes``)."""
+        if not isinstance(key, str):
+            raise TypeError("key must be a str")
+        return self.read_hashes([key], fields, flatten)[0]
+
+    # -- fetching ------------------------------------------------------------------
+
+    def _fetch(self, states: Sequence[TaskState], fields: Any, state_column: bool = False
+               ) -> "pd.DataFrame":
+        names = field_list("fields", fields)
+        keys, counts, values, vanished = self._store.read(states, names)
+        frames.warn_vanished(vanished)
+        extra = None
+        if state_column:
+            extra = {"state": [s.value for s, c in zip(states, counts) for _ in range(c)]}
+        return frames.frame(frames.records(keys, names, values, extra))
+
+    def fetch_tasks(self, fields: str | Sequence[str] = ALL_FIELDS) -> "pd.DataFrame":
+        """Every task, in creation order."""
+        names = field_list("fields", fields)
+        keys, _, values, vanished = self._store.read_all(names)
+        frames.warn_vanished(vanished)
+        return frames.frame(frames.records(keys, names, values))
+
+    def fetch_queued_tasks(self, fields: str | Sequence[str] = QUEUED_FIELDS) -> "pd.DataFrame":
+        """Queued tasks, oldest first."""
+        return self._fetch([TaskState.QUEUED], fields)
+
+    def fetch_running_tasks(self, fields: str | Sequence[str] = RUNNING_FIELDS) -> "pd.DataFrame":
+        """Running tasks."""
+        return self._fetch([TaskState.RUNNING], fields)
+
+    def fetch_failed_tasks(self, fields: str | Sequence[str] = FAILED_FIELDS) -> "pd.DataFrame":
+        """Failed tasks, with their ``condition``."""
+        return self._fetch([TaskState.FAILED], fields)
+
+    def fetch_tasks_with_state(self, fields: str | Sequence[str] = ALL_FIELDS,
+                               states: str | Sequence[str] = TASK_STATES) -> "pd.DataFrame":
+        """Tasks of ``states`` from one consistent snapshot, with a ``state`` column."""
+        wanted = states_list("states", states, TASK_STATES)
+        return self._fetch([TaskState(s) for s in wanted], fields, state_column=True)
+
+    def fetch_finished_tasks(self, fields: str | Sequence[str] = ALL_FIELDS) -> "pd.DataFrame":
+        """Finished tasks in finishing order. Cached: each finished task is read from Redis
+        once; later calls read only the new ones (``reset_cache()`` drops the cache)."""
+        names = field_list("fields", fields)
+        cursor, cached = self._finished_cache.get(names, (0, None))
+        cursor, new = self._read_finished(names, cursor)
+        cached = frames.append(cached, new)
+        self._finished_cache[names] = (cursor, cached)
+        return cached.copy(deep=False)
+
+    def fetch_new_tasks(self, fields: str | Sequence[str] = ALL_FIELDS, timeout: float = 0
+                        ) -> "pd.DataFrame":
+        """Tasks finished since the last call of this method. With ``timeout > 0`` it blocks
+        until at least one arrives or the time is up (then an empty DataFrame)."""
+        names = field_list("fields", fields)
+        positive_number("timeout", timeout)
+        if timeout > 0:
+            self._waiter.wait(lambda: self.n_finished_tasks > self._new_cursor, timeout)
+        self._new_cursor, new = self._read_finished(names, self._new_cursor)
+        return new
+
+    def _read_finished(self, names: tuple[str, ...], cursor: int) -> tuple[int, "pd.DataFrame"]:
+        recs: list[dict] = []
+        while True:
+            keys, _, values, vanished = self._store.read(
+                [TaskState.FINISHED], names, cursor, cursor + READ_CHUNK - 1)
+            frames.warn_vanished(vanished)
+            recs.extend(frames.records(keys, names, values))
+            got = len(keys) + len(vanished)
+            cursor += got
+            if got < READ_CHUNK:
+                return cursor, frames.frame(recs)
+
+    def reset_cache(self) -> None:
+        """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""
+        self._finished_cache: dict[tuple[str, ...], tuple[int, Any]] = {}
+        self._new_cursor = 0
+
+    # -- waiting -------------------------------------------------------------------
+
+    def wait_for_tasks(self, keys: str | Sequence[str], detect_lost_workers: bool = False,
+                       timeout: float | None = None) -> None:
+        """Block until every key is finished or failed, or no worker is running.
+
+        With ``detect_lost_workers`` it sweeps for lost workers while waiting (their tasks
+        fail, so the wait ends). Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        remaining = set(key_list("keys", keys))
+        if timeout is not None:
+            positive_number("timeout", timeout)
+        cursor = 0
+
+        def done() -> bool:
+            nonlocal cursor
+            settled, cursor, n_running = self._store.progress(list(remaining), cursor)
+            remaining.difference_update(settled)
+            return not remaining or n_running == 0
+
+        sweep = self.detect_lost_workers if detect_lost_workers else None
+        if not self._waiter.wait(done, timeout, on_slice=sweep):
+            raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
+                               f"after {timeout} s")
+
+    def detect_lost_workers(self, restart_local_workers: bool = False) -> list[str]:
+        """Find workers that died; mark them ``"lost"`` and fail their tasks (see the
+        workers documentation). Returns the ids found lost in this call."""
+        return []
+
+    # -- housekeeping --------------------------------------------------------------
+
+    def reset(self, workers: bool = True) -> None:
+        """Delete every key of the network (``workers=False``: only the task data)."""
+        self._store.delete(workers=workers)
+        self.reset_cache()
+
+    def _counts(self) -> dict[str, int]:
+        pipe = self._client.pipeline(transaction=True)
+        pipe.llen(self.keys.queued)
+        pipe.scard(self.keys.running)
+        pipe.llen(self.keys.finished)
+        pipe.scard(self.keys.failed)
+        return dict(zip(TASK_STATES, pipe.execute()))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} network_id={self._network_id!r} config={self._config!r}>"
+
+    def __str__(self) -> str:
+        counts = self._counts()
+        running = self.running_worker_ids
+        lines = [f"<{type(self).__name__}> network {self._network_id!r} at {self._config.redacted_url}",
+                 f"  running workers: {len(running)}" + (f" ({', '.join(running[:8])}"
+                                                         f"{' ...' if len(running) > 8 else ''})"
+                                                         if running else ""),
+                 "  tasks: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+        return "\n".join(lines)

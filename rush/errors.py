@@ -1,0 +1,18 @@
+"""Exceptions raised by rush."""
+
+from __future__ import annotations
+
+
+class RushError(Exception):
+    """Base class of every rush error."""
+
+
+class RushConnectionError(RushError, ConnectionError):
+    """Redis could not be reached; the message says where rush tried (never the password)."""
+
+
+class WorkerStoppedError(RushError):
+    """The worker was killed or declared lost: Redis refuses its task writes.
+
+    The worker entry point treats it as a normal end of the loop.
+    """

@@ -1,0 +1,74 @@
+"""Task records and the DataFrames built from them (pandas is imported only here)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .serialization import loads
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger("rush")
+
+#: Fields whose dict value is spread into one column per inner name.
+SPREAD_FIELDS = frozenset({"xs", "ys", "xs_extra", "ys_extra"})
+
+
+def decode_value(field: str, raw: bytes) -> Any:
+    """The Python value of one stored field."""
+    return raw.decode() if field == "worker_id" else loads(raw)
+
+
+def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
+            extra: dict[str, Sequence] | None = None) -> list[dict]:
+    """Flat records, one per task: inner names of spread fields become keys, then
+    ``worker_id``/``condition``/other fields, then ``keys``. ``values`` is flat, F per key."""
+    nf = len(fields)
+    spread = [f in SPREAD_FIELDS for f in fields]
+    out = []
+    for i, key in enumerate(keys):
+        rec: dict[str, Any] = {}
+        for j in range(nf):
+            raw = values[i * nf + j]
+            if raw is None:
+                continue
+            value = decode_value(fields[j], raw)
+            if spread[j] and isinstance(value, dict):
+                rec.update(value)
+            else:
+                rec[fields[j]] = value
+        if extra:
+            for name, column in extra.items():
+                rec[name] = column[i]
+        rec["keys"] = key
+        out.append(rec)
+    return out
+
+
+def frame(recs: list[dict]) -> "pd.DataFrame":
+    """One DataFrame from records; an empty frame when there are none."""
+    import pandas as pd
+
+    if not recs:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(recs)
+
+
+def append(old: "pd.DataFrame | None", new: "pd.DataFrame") -> "pd.DataFrame":
+    """``old`` with the rows of ``new`` below (columns united)."""
+    import pandas as pd
+
+    if old is None or old.empty:
+        return new
+    if new.empty:
+        return old
+    return pd.concat([old, new], ignore_index=True, sort=False)
+
+
+def warn_vanished(vanished: Sequence[str]) -> None:
+    """Log the tasks whose hash disappeared (they are dropped from results)."""
+    if vanished:
+        logger.warning("dropped %d task(s) whose hash vanished: %s", len(vanished),
+                       ", ".join(vanished[:5]) + (" ..." if len(vanished) > 5 else ""))

@@ -1,0 +1,51 @@
+-- create_tasks: create tasks directly in one state, atomically.
+-- A task's hash and its place in the state collections appear together or not at all.
+-- Re-running the call with the same keys (a client retry) creates nothing twice.
+--
+-- KEYS[1]    all tasks, creation order     (list)
+-- KEYS[2]    target collection             (list: queued, finished | set: running, failed)
+-- KEYS[3]    worker states                 (hash worker_id -> state)
+-- KEYS[4..]  one task hash per task        (hash)
+-- ARGV[1]    target kind: "list" or "set"
+-- ARGV[2]    worker id that writes, or "" (a controller); the worker must be "running"
+-- ARGV[3]    pub/sub channel to notify, or "" for none
+-- ARGV[4]    F, the number of fields
+-- ARGV[5 .. 4+F]   field names
+-- then per task: the public key and F values ("" = field absent)
+-- Returns the number of tasks created, or the error WORKER_STOPPED.
+
+local worker_id = ARGV[2]
+if worker_id ~= "" and redis.call("HGET", KEYS[3], worker_id) ~= "running" then
+  return redis.error_reply("WORKER_STOPPED")
+end
+local nf = tonumber(ARGV[4])
+local at = 5 + nf
+local created = 0
+for i = 4, #KEYS do
+  local key = ARGV[at]
+  if redis.call("EXISTS", KEYS[i]) == 0 then
+    local pairs = {}
+    for f = 1, nf do
+      local value = ARGV[at + f]
+      if value ~= "" then
+        pairs[#pairs + 1] = ARGV[4 + f]
+        pairs[#pairs + 1] = value
+      end
+    end
+    if #pairs > 0 then
+      redis.call("HSET", KEYS[i], unpack(pairs))
+    end
+    redis.call("RPUSH", KEYS[1], key)
+    if ARGV[1] == "list" then
+      redis.call("RPUSH", KEYS[2], key)
+    else
+      redis.call("SADD", KEYS[2], key)
+    end
+    created = created + 1
+  end
+  at = at + 1 + nf
+end
+if ARGV[3] ~= "" and created > 0 then
+  redis.call("PUBLISH", ARGV[3], "tasks")
+end
+return created

@@ -1,0 +1,19 @@
+-- empty_queue: move every queued task to failed with a condition, in one step.
+--
+-- KEYS[1]    queued                        (list)
+-- KEYS[2]    failed                        (set)
+-- ARGV[1]    pickled condition
+-- ARGV[2]    task hash prefix
+-- ARGV[3]    pub/sub channel to notify
+-- Returns the moved keys.
+
+local keys = redis.call("LRANGE", KEYS[1], 0, -1)
+for _, key in ipairs(keys) do
+  redis.call("SADD", KEYS[2], key)
+  redis.call("HSET", ARGV[2] .. key, "condition", ARGV[1])
+end
+redis.call("DEL", KEYS[1])
+if #keys > 0 then
+  redis.call("PUBLISH", ARGV[3], "tasks")
+end
+return keys

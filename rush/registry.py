@@ -1,0 +1,109 @@
+"""The worker registry: registrations, states and the terminate flags of a network."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import redis
+
+from .config import RedisConfig
+from .connection import translate_errors
+from .keys import NetworkKeys
+from .scripts import Scripts
+from .states import WorkerState
+from .store import decode
+
+#: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
+INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered")
+
+
+@translate_errors(lambda self: self.config)
+class WorkerRegistry:
+    """Reads and writes the worker records of one network."""
+
+    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
+                 config: RedisConfig) -> None:
+        self.client = client
+        self.keys = keys
+        self.scripts = scripts
+        self.config = config
+
+    def register(self, worker_id: str, pid: int, hostname: str, heartbeat: bool,
+                 remote: bool) -> None:
+        """Record a worker as running (again, on a restart), in one MULTI."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.worker(worker_id), mapping={
+            "worker_id": worker_id, "pid": pid, "hostname": hostname,
+            "heartbeat": int(heartbeat), "remote": int(remote), "registered": time.time()})
+        pipe.hset(self.keys.worker_states, worker_id, WorkerState.RUNNING.value)
+        pipe.srem(self.keys.terminate, worker_id)
+        pipe.delete(self.keys.kill(worker_id))
+        pipe.publish(self.keys.events, "workers")
+        pipe.execute()
+
+    def states(self) -> dict[str, str]:
+        """worker_id -> state, for every registered worker."""
+        return {decode(k): decode(v) for k, v in self.client.hgetall(self.keys.worker_states).items()}
+
+    def state(self, worker_id: str) -> str | None:
+        """The state of one worker (``None``: not registered)."""
+        value = self.client.hget(self.keys.worker_states, worker_id)
+        return None if value is None else decode(value)
+
+    def info(self) -> list[dict]:
+        """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state), in
+        registration order."""
+        flat = self.scripts.call("worker_info", [self.keys.worker_states],
+                                 [self.keys.worker_prefix, *INFO_FIELDS])
+        width = 2 + len(INFO_FIELDS)
+        rows = []
+        for i in range(0, len(flat), width):
+            worker_id, state, pid, remote, hostname, heartbeat, registered = flat[i:i + width]
+            rows.append({
+                "worker_id": decode(worker_id), "pid": int(pid or 0),
+                "remote": remote == b"1", "hostname": decode(hostname or b""),
+                "heartbeat": heartbeat == b"1", "state": decode(state),
+                "_registered": float(registered or 0)})
+        rows.sort(key=lambda r: r.pop("_registered"))
+        return rows
+
+    def set_terminated(self, worker_id: str) -> bool:
+        """Running -> terminated; a killed or lost worker stays so. True if it changed."""
+        return bool(self.scripts.call("set_worker_state", [self.keys.worker_states],
+                                      [worker_id, WorkerState.RUNNING.value,
+                                       WorkerState.TERMINATED.value, self.keys.events]))
+
+    def request_terminate(self, worker_ids: Sequence[str]) -> None:
+        """Raise the terminate flag of these workers (read by ``RushWorker.terminated``)."""
+        if worker_ids:
+            self.client.sadd(self.keys.terminate, *worker_ids)
+
+    def terminate_requested(self, worker_id: str) -> bool:
+        """Whether the controller told this worker to terminate."""
+        return bool(self.client.sismember(self.keys.terminate, worker_id))
+
+    def send_kill(self, worker_ids: Sequence[str]) -> None:
+        """Push a kill signal to the kill channel of each worker (read by its heartbeat)."""
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.rpush(self.keys.kill(worker_id), "kill")
+            pipe.expire(self.keys.kill(worker_id), 3600)
+        pipe.execute()
+
+    def heartbeats_alive(self, worker_ids: Sequence[str]) -> list[bool]:
+        """For each worker, whether its heartbeat key still exists."""
+        if not worker_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.exists(self.keys.heartbeat(worker_id))
+        return [bool(x) for x in pipe.execute()]
+
+    def terminate_state(self, worker_id: str) -> tuple[bool, str | None]:
+        """The terminate flag and the state of a worker, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sismember(self.keys.terminate, worker_id)
+        pipe.hget(self.keys.worker_states, worker_id)
+        flag, state = pipe.execute()
+        return bool(flag), None if state is None else decode(state)

@@ -1,0 +1,47 @@
+"""The Lua scripts of ``rush/lua``: loaded once, registered once per client, called by SHA."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any, Sequence
+
+import redis
+
+SCRIPT_NAMES = ("create_tasks", "move_tasks", "pop_task", "claim_pending", "stop_worker",
+                "empty_queue", "read_tasks", "worker_info", "delete_keys",
+                "set_worker_state")
+
+
+def _load_sources() -> dict[str, str]:
+    folder = resources.files("rush") / "lua"
+    return {name: (folder / f"{name}.lua").read_text(encoding="utf-8") for name in SCRIPT_NAMES}
+
+
+_SOURCES = _load_sources()
+_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.items()}
+
+
+class Scripts:
+    """Calls the scripts on one client by SHA; loads them again if Redis forgot them
+    (a restarted server), so a call never fails for that."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def call(self, name: str, keys: Sequence[str], args: Sequence[Any],
+             client: Any = None) -> Any:
+        """EVALSHA the script ``name``; ``client`` may be a pipeline of the same client."""
+        target = client if client is not None else self._client
+        try:
+            return target.evalsha(_SHAS[name], len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.load_all()
+            return target.evalsha(_SHAS[name], len(keys), *keys, *args)
+
+    def load_all(self) -> None:
+        """Register every script on the server (one round trip)."""
+        pipe = self._client.pipeline(transaction=False)
+        for src in _SOURCES.values():
+            pipe.script_load(src)
+        pipe.execute()

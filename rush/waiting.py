@@ -1,0 +1,65 @@
+"""Waiting for network state without polling Redis: block on the network's pub/sub
+channel, which the scripts notify when tasks finish or fail and workers change state."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import redis
+
+#: Waiters re-check their condition at least this often (events can't announce
+#: everything, e.g. a process dying), and at most once per ``MIN_CHECK_INTERVAL``.
+MAX_WAIT_SLICE = 0.5
+MIN_CHECK_INTERVAL = 0.01
+
+
+class EventWaiter:
+    """A subscription to the network's event channel, opened on first use."""
+
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._pubsub: redis.client.PubSub | None = None
+
+    def _subscription(self) -> "redis.client.PubSub":
+        if self._pubsub is None:
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(self._channel)
+        return self._pubsub
+
+    def wait(self, condition: Callable[[], bool], timeout: float | None,
+             slice_seconds: float = MAX_WAIT_SLICE, on_slice: Callable[[], None] | None = None
+             ) -> bool:
+        """Until ``condition()`` is true (True) or ``timeout`` s pass (False; None = forever).
+
+        The subscription exists before the first check, so no event is missed between a
+        check and the wait. ``on_slice`` runs when a slice passes without an event.
+        """
+        pubsub = self._subscription()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._drain(pubsub)
+            checked = time.monotonic()
+            if condition():
+                return True
+            remaining = slice_seconds if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            got = pubsub.get_message(timeout=min(remaining, slice_seconds))
+            if got is None and on_slice is not None:
+                on_slice()
+            pause = MIN_CHECK_INTERVAL - (time.monotonic() - checked)
+            if pause > 0:
+                time.sleep(pause)  # rate limit: events can arrive thousands of times a second
+
+    @staticmethod
+    def _drain(pubsub: "redis.client.PubSub") -> None:
+        while pubsub.get_message(timeout=0) is not None:
+            pass
+
+    def close(self) -> None:
+        """Drop the subscription and its connection."""
+        if self._pubsub is not None:
+            self._pubsub.close()
+            self._pubsub = None
