@@ -18,6 +18,7 @@ from .controller import Rush
 from .errors import RushConnectionError, RushError, WorkerStoppedError
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .server import RedisServer
+from .startup import start_worker
 from .states import TaskState, WorkerState
 from .worker import RushWorker
 
@@ -41,5 +42,5 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
 __all__ = [
     "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
     "TaskState", "WorkerState", "WorkerStoppedError", "redis_config", "remove_rush_plan",
-    "rsh", "rush_available", "rush_config", "rush_plan",
+    "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
 ]

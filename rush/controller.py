@@ -10,6 +10,7 @@ from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, translate_errors
 from .keys import NetworkKeys
+from .lifecycle import WorkerLifecycle
 from .plan import resolve_config
 from .registry import WorkerRegistry
 from .scripts import Scripts
@@ -54,7 +55,7 @@ def encode(value: Any) -> bytes | str:
     return "" if value is None else dumps(value)
 
 
-class Rush:
+class Rush(WorkerLifecycle):
     """The controller of a rush network (``rsh()`` makes one).
 
     It reads task and worker state from Redis, creates tasks, and starts, watches and
@@ -70,6 +71,7 @@ class Rush:
         self.futures: dict[str, Any] = {}
         self._connect()
         self.reset_cache()
+        self._init_lifecycle()
 
     def _connect(self) -> None:
         self._client = connect(self._config)
@@ -81,11 +83,14 @@ class Rush:
 
     def reconnect(self) -> None:
         """Drop the connections and connect again (e.g. after a fork)."""
-        self.close()
+        self._waiter.close()
+        self._client.close()
         self._connect()
 
     def close(self) -> None:
-        """Close the Redis connections of this object."""
+        """Kill the supervised worker processes of this controller (reaping them all) and
+        close the Redis connections of this object."""
+        self._close_lifecycle()
         self._waiter.close()
         self._client.close()
 
@@ -197,6 +202,7 @@ class Rush:
 
         def registered() -> int:
             states = self._registry.states()
+            self._check_start_failures(set(states))
             return len(states) if ids is None else sum(w in states for w in ids)
 
         if not self._waiter.wait(lambda: registered() >= wanted, timeout):
@@ -458,17 +464,17 @@ class Rush:
             raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
                                f"after {timeout} s")
 
-    def detect_lost_workers(self, restart_local_workers: bool = False) -> list[str]:
-        """Find workers that died; mark them ``"lost"`` and fail their tasks (see the
-        workers documentation). Returns the ids found lost in this call."""
-        return []
-
     # -- housekeeping --------------------------------------------------------------
 
     def reset(self, workers: bool = True) -> None:
-        """Delete every key of the network (``workers=False``: only the task data)."""
+        """Kill all workers and delete every key of the network; ``workers=False`` deletes
+        only the task data (workers, their registrations and logs stay)."""
+        if workers:
+            self._kill_all_workers()
         self._store.delete(workers=workers)
         self.reset_cache()
+        if workers:
+            self._log_cursor.clear()
 
     def _counts(self) -> dict[str, int]:
         pipe = self._client.pipeline(transaction=True)

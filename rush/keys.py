@@ -17,7 +17,7 @@ class NetworkKeys:
     __slots__ = (
         "network_id", "prefix", "task_prefix", "all_tasks", "queued", "running",
         "finished", "failed", "worker_states", "worker_prefix", "events",
-        "start_args", "terminate",
+        "start_args", "worker_start_args", "terminate",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -33,7 +33,8 @@ class NetworkKeys:
         self.worker_states = p + "worker_states"  # hash worker_id -> state
         self.worker_prefix = p + "worker:"  # + worker_id -> registration hash
         self.events = p + "events"  # pub/sub channel: task and worker events
-        self.start_args = p + "start_args"  # pickled start arguments of workers
+        self.start_args = p + "start_args"  # id of the latest start arguments
+        self.worker_start_args = p + "worker_start_args"  # hash worker_id -> start args id
         self.terminate = p + "terminate"  # set of worker ids told to terminate
 
     def task(self, key: str) -> str:
@@ -63,6 +64,10 @@ class NetworkKeys:
     def log(self, worker_id: str) -> str:
         """List of JSON log records of a worker."""
         return self.prefix + "log:" + worker_id
+
+    def start_args_blob(self, args_id: str) -> str:
+        """Pickled start arguments with id ``args_id`` (a content hash)."""
+        return self.prefix + "start_args:" + args_id
 
     def pattern(self) -> str:
         """SCAN pattern matching every key of the network, orphans included."""

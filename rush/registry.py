@@ -29,13 +29,17 @@ class WorkerRegistry:
         self.scripts = scripts
         self.config = config
 
-    def register(self, worker_id: str, pid: int, hostname: str, heartbeat: bool,
+    def register(self, worker_id: str, pid: int, hostname: str, heartbeat_expire: float | None,
                  remote: bool) -> None:
-        """Record a worker as running (again, on a restart), in one MULTI."""
+        """Record a worker as running (again, on a restart), in one MULTI. With a heartbeat,
+        its key is set here too, so no sweep sees the worker before its first beat."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.worker(worker_id), mapping={
             "worker_id": worker_id, "pid": pid, "hostname": hostname,
-            "heartbeat": int(heartbeat), "remote": int(remote), "registered": time.time()})
+            "heartbeat": int(heartbeat_expire is not None), "remote": int(remote),
+            "registered": time.time()})
+        if heartbeat_expire is not None:
+            pipe.set(self.keys.heartbeat(worker_id), pid, px=int(heartbeat_expire * 1000))
         pipe.hset(self.keys.worker_states, worker_id, WorkerState.RUNNING.value)
         pipe.srem(self.keys.terminate, worker_id)
         pipe.delete(self.keys.kill(worker_id))
@@ -107,3 +111,36 @@ class WorkerRegistry:
         pipe.hget(self.keys.worker_states, worker_id)
         flag, state = pipe.execute()
         return bool(flag), None if state is None else decode(state)
+
+    def store_start_args(self, args_id: str, blob: bytes, worker_ids: Sequence[str]) -> None:
+        """Store start arguments once (by content id) and point these workers at them."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.keys.start_args_blob(args_id), blob)
+        pipe.set(self.keys.start_args, args_id)
+        if worker_ids:
+            pipe.hset(self.keys.worker_start_args, mapping={w: args_id for w in worker_ids})
+        pipe.execute()
+
+    def start_args(self, worker_id: str) -> bytes | None:
+        """The start arguments of a worker: its own, else the network's latest."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(self.keys.worker_start_args, worker_id)
+        pipe.get(self.keys.start_args)
+        own, latest = pipe.execute()
+        args_id = own or latest
+        return None if args_id is None else self.client.get(self.keys.start_args_blob(decode(args_id)))
+
+    def read_logs(self, worker_ids: Sequence[str], starts: Sequence[int]) -> list[list[bytes]]:
+        """Log records of each worker from its ``start`` index on (one pipeline)."""
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id, start in zip(worker_ids, starts):
+            pipe.lrange(self.keys.log(worker_id), start, -1)
+        return pipe.execute()
+
+    def set_running(self, worker_ids: Sequence[str]) -> None:
+        """Mark workers running before their restarted process registers again."""
+        if worker_ids:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.keys.worker_states, mapping={w: WorkerState.RUNNING.value for w in worker_ids})
+            pipe.srem(self.keys.terminate, *worker_ids)
+            pipe.execute()

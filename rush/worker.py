@@ -6,13 +6,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
 from typing import Any, Sequence
 
 from . import frames
 from .config import RedisConfig
 from .controller import DEFAULT_CONDITION, Rush
 from .errors import WorkerStoppedError
+from ._process import reap
 from .serialization import dumps
+from .start_args import unpack
+from .startup import check_heartbeat
 from .states import TaskState, WorkerState
 from .store import decode
 from .validation import broadcast, dict_list, either, field_list, key_list, matching, positive_number
@@ -30,7 +34,8 @@ class RushWorker(Rush):
 
     def __init__(self, network_id: str, config: RedisConfig | None = None,
                  worker_id: str | None = None, heartbeat_period: float | None = None,
-                 heartbeat_expire: float | None = None, remote: bool = False) -> None:
+                 heartbeat_expire: float | None = None, remote: bool = False,
+                 _register: bool = True) -> None:
         if network_id is None:
             raise TypeError("a RushWorker needs the network_id of its network")
         if worker_id is not None and not isinstance(worker_id, str):
@@ -38,11 +43,50 @@ class RushWorker(Rush):
         super().__init__(network_id, config)
         self._worker_id = worker_id or new_worker_id()
         self._hostname = socket.gethostname()
-        self.heartbeat_period = heartbeat_period
-        self.heartbeat_expire = heartbeat_expire
+        self.heartbeat_period, self.heartbeat_expire = check_heartbeat(heartbeat_period,
+                                                                       heartbeat_expire)
         self.remote = bool(remote)
+        self._heartbeat: subprocess.Popen | None = None
+        if _register:
+            self._register()
+
+    def _register(self) -> None:
+        """Record this worker as running and start its heartbeat process (if any)."""
         self._registry.register(self._worker_id, os.getpid(), self._hostname,
-                                heartbeat=heartbeat_period is not None, remote=self.remote)
+                                heartbeat_expire=self.heartbeat_expire, remote=self.remote)
+        if self.heartbeat_period is not None:
+            from .heartbeat import start_heartbeat
+
+            self._heartbeat = start_heartbeat(self.network_id, self._worker_id, self.config.url,
+                                              self.heartbeat_period, self.heartbeat_expire)
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            reap(self._heartbeat)
+            self._heartbeat = None
+
+    def close(self) -> None:
+        """Stop the heartbeat process (if any) and close the connections."""
+        self._stop_heartbeat()
+        super().close()
+
+    def _read_start_args(self) -> dict[str, Any]:
+        stored = self._registry.start_args(self._worker_id)
+        if stored is None:
+            raise RuntimeError(
+                f"network {self.network_id!r} has no start arguments for worker "
+                f"{self._worker_id!r}: start workers with a controller's start_local_workers(), "
+                "start_remote_workers() or worker_script(), which store them first")
+        return unpack(stored)
+
+    def _install_log_handler(self, thresholds: dict[str, str], buffer_size: int) -> Any:
+        from .log_records import install
+
+        return install(self._client, self.keys.log(self._worker_id), thresholds, buffer_size)
+
+    def _mark_lost(self, message: str) -> None:
+        """The loop crashed: mark this worker lost and fail its tasks, now."""
+        self._store.stop_worker(self._worker_id, WorkerState.LOST.value, dumps({"message": message}))
 
     @property
     def worker_id(self) -> str:

@@ -1,0 +1,99 @@
+"""The ``rush`` command: ``rush worker``, ``rush status`` and ``rush demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rush", description="Decentralized parallel computing over Redis.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run one worker of a network (its start arguments "
+                                           "must have been stored by a controller)")
+    worker.add_argument("--network-id", required=True)
+    worker.add_argument("--worker-id")
+    _url_argument(worker)
+    worker.add_argument("--lgr-thresholds", type=json.loads, metavar="JSON",
+                        help='loggers to store in Redis, e.g. \'{"rush": "info"}\'')
+    worker.add_argument("--lgr-buffer-size", type=int, default=0)
+    worker.add_argument("--heartbeat-period", type=float)
+    worker.add_argument("--heartbeat-expire", type=float)
+    worker.add_argument("--message-log", help="directory for message_<worker_id>.log (stderr)")
+    worker.add_argument("--output-log", help="directory for output_<worker_id>.log (stdout)")
+    worker.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
+
+    status = sub.add_parser("status", help="task counts and the worker table of a network")
+    status.add_argument("--network-id", required=True)
+    _url_argument(status)
+
+    demo = sub.add_parser("demo", help="random search on Branin with local workers")
+    demo.add_argument("--workers", type=int, default=4)
+    demo.add_argument("--evaluations", type=int, default=2000)
+    _url_argument(demo)
+    return parser
+
+
+def _url_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="Redis URL (default: $RUSH_REDIS_URL, $REDIS_URL, "
+                                      "127.0.0.1:6379, else an embedded server); prefer the "
+                                      "environment variable: a URL here shows in the process list")
+
+
+def _config(url: str | None):
+    from .config import RedisConfig
+
+    return RedisConfig(url=url) if url else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the CLI reports errors in one line, never a traceback of ours
+        from .errors import WorkerStoppedError
+
+        if isinstance(e, WorkerStoppedError):
+            return 0
+        print(f"rush {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        if args.command == "worker":
+            import traceback
+
+            traceback.print_exc()
+        return 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .startup import start_worker
+
+    start_worker(args.network_id, worker_id=args.worker_id, config=_config(args.url),
+                 lgr_thresholds=args.lgr_thresholds, lgr_buffer_size=args.lgr_buffer_size,
+                 heartbeat_period=args.heartbeat_period, heartbeat_expire=args.heartbeat_expire,
+                 message_log=args.message_log, output_log=args.output_log, remote=args.remote,
+                 supervisor_pid=args.supervisor_pid)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from . import rsh
+
+    with rsh(args.network_id, config=_config(args.url)) as controller:
+        print(controller)
+        info = controller.worker_info
+        print(info.to_string(index=False) if len(info) else "no workers registered")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(n_workers=args.workers, n_evaluations=args.evaluations, config=_config(args.url))
+
+
+_COMMANDS = {"worker": _worker, "status": _status, "demo": _demo}

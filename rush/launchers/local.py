@@ -1,0 +1,62 @@
+"""Local workers: one OS process per worker, started with ``subprocess``.
+
+stderr goes to a file (``message_<id>.log`` in ``message_log``, else a private folder of
+the controller), never to a pipe nobody reads. The Redis URL travels in the environment,
+so no password shows in a process title. With ``supervise`` the worker dies with the
+controller: Linux's parent-death signal, plus a check in the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+from .._process import die_with_parent
+from ..config import RedisConfig
+from ..worker_options import WorkerOptions
+
+_TAIL_LINES = 20
+
+
+def _worker_env(config: RedisConfig) -> dict[str, str]:
+    env = dict(os.environ, RUSH_REDIS_URL=config.url)
+    # the loop may live in a module the controller imported from its own sys.path
+    paths = [os.getcwd() if p == "" else p for p in sys.path]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+    return env
+
+
+def stderr_path(worker_id: str, options: WorkerOptions, log_dir: Path) -> Path:
+    """Where a local worker's stderr goes."""
+    return Path(options.message_log or log_dir) / f"message_{worker_id}.log"
+
+
+def start_process(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
+                  supervise: bool, log_dir: Path) -> subprocess.Popen:
+    """Start one local worker process."""
+    command = [sys.executable, "-m", "rush", "worker", "--network-id", network_id,
+               "--worker-id", worker_id, *options.cli_args(include_logs=False)]
+    if supervise:
+        command += ["--supervisor-pid", str(os.getpid())]
+    out_path = Path(options.output_log) / f"output_{worker_id}.log" if options.output_log else None
+    with open(stderr_path(worker_id, options, log_dir), "ab") as err, \
+            (open(out_path, "ab") if out_path else open(os.devnull, "wb")) as out:
+        return subprocess.Popen(
+            command, env=_worker_env(config), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            close_fds=True, start_new_session=not supervise,
+            preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if supervise else None)
+
+
+def tail(path: Path, lines: int = _TAIL_LINES) -> str:
+    """The last lines of a file ("" if it does not exist)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            return "".join(deque(f.read().decode(errors="replace").splitlines(True), maxlen=lines))
+    except OSError:
+        return ""

@@ -1,0 +1,104 @@
+"""Worker log records in Redis: the handler that pushes them (worker side) and the
+functions that read and print them (controller side)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import redis
+
+LEVELS = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
+          "critical": logging.CRITICAL}
+LOG_COLUMNS = ("worker_id", "level", "timestamp", "logger", "caller", "msg")
+
+
+class RedisLogHandler(logging.Handler):
+    """Pushes JSON records (level, timestamp, logger, caller, msg) to a Redis list.
+
+    Records are buffered until ``buffer_size`` accumulate; an ERROR or worse, ``flush()``
+    and ``close()`` push at once. ``buffer_size=0`` pushes every record.
+    """
+
+    def __init__(self, client: "redis.Redis", key: str, buffer_size: int = 0) -> None:
+        super().__init__(level=logging.NOTSET)
+        self._client = client
+        self._key = key
+        self._buffer_size = buffer_size
+        self._buffer: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._buffer.append(json.dumps({
+                "level": record.levelname.lower(), "timestamp": record.created,
+                "logger": record.name, "caller": f"{record.funcName} ({record.filename}:{record.lineno})",
+                "msg": record.getMessage()}, default=str))
+            if len(self._buffer) >= max(1, self._buffer_size) or record.levelno >= logging.ERROR:
+                self.flush()
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """Push the buffered records (one RPUSH)."""
+        with self.lock:
+            if self._buffer:
+                records, self._buffer = self._buffer, []
+                self._client.rpush(self._key, *records)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            super().close()
+
+
+def install(client: "redis.Redis", key: str, thresholds: dict[str, str],
+            buffer_size: int) -> RedisLogHandler:
+    """Attach one handler to each logger of ``thresholds`` at its level."""
+    handler = RedisLogHandler(client, key, buffer_size)
+    for name, level in thresholds.items():
+        lg = logging.getLogger(name)
+        lg.setLevel(LEVELS[level.lower()])
+        lg.addHandler(handler)
+    return handler
+
+
+def uninstall(handler: RedisLogHandler, thresholds: dict[str, str]) -> None:
+    """Flush and detach the handler."""
+    for name in thresholds:
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
+
+
+def parse(raw: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Records as dicts."""
+    return [json.loads(r) for r in raw]
+
+
+def log_frame(per_worker: dict[str, list[dict]], time_difference: bool) -> "pd.DataFrame":
+    """The DataFrame of ``read_log``."""
+    import pandas as pd
+
+    rows = [{"worker_id": w, **r} for w, recs in per_worker.items() for r in recs]
+    columns = list(LOG_COLUMNS) + (["time_difference"] if time_difference else [])
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame.from_records(rows, columns=list(LOG_COLUMNS))
+    seconds = df["timestamp"].astype("float64")
+    df["timestamp"] = pd.to_datetime(seconds, unit="s")
+    if time_difference:
+        df["time_difference"] = seconds.groupby(df["worker_id"]).diff()
+    return df
+
+
+def emit(worker_id: str, record: dict[str, Any]) -> None:
+    """Print one stored record through its original Python logger."""
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(record["timestamp"]).isoformat(sep=" ", timespec="milliseconds")
+    level = LEVELS.get(record["level"], logging.INFO)
+    logging.getLogger(record["logger"]).log(level, "[%s] [%s] %s", worker_id, stamp, record["msg"])

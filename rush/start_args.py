@@ -1,0 +1,100 @@
+"""Start arguments of workers: the loop, its kwargs, globals and packages, pickled once
+per network into Redis (or, when too large, into a file under ``large_objects_path``)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Sequence
+
+from .keys import NetworkKeys
+from .plan import DEFAULT_MAX_OBJECT_SIZE, plan_value
+from .serialization import dumps_code, loads
+
+_MIB = 1024 * 1024
+
+
+def resolve_globals(globals_: Any, frame: FrameType | None) -> dict[str, Any]:
+    """``globals`` as a dict: a dict stays, a list of names is looked up in ``frame``
+    (the caller's module namespace, then its locals)."""
+    if globals_ is None:
+        return {}
+    if isinstance(globals_, dict):
+        if not all(isinstance(k, str) for k in globals_):
+            raise TypeError("globals must be a dict with str keys or a list of names")
+        return dict(globals_)
+    if isinstance(globals_, str):
+        globals_ = [globals_]
+    if not isinstance(globals_, (list, tuple)) or not all(isinstance(n, str) for n in globals_):
+        raise TypeError("globals must be a list of names or a dict")
+    scopes = [] if frame is None else [frame.f_locals, frame.f_globals]
+    out = {}
+    for name in globals_:
+        for scope in scopes:
+            if name in scope:
+                out[name] = scope[name]
+                break
+        else:
+            raise ValueError(f"globals: no variable named {name!r} in the caller's namespace")
+    return out
+
+
+def caller_frame(depth: int) -> FrameType | None:
+    """The frame ``depth`` levels above the caller of this function."""
+    frame = inspect.currentframe()
+    for _ in range(depth + 1):
+        frame = frame.f_back if frame is not None else None
+    return frame
+
+
+def check_packages(packages: Any) -> list[str]:
+    """``packages`` as a list of module names."""
+    if packages is None:
+        return []
+    if isinstance(packages, str):
+        packages = [packages]
+    if not isinstance(packages, (list, tuple)) or not all(isinstance(p, str) for p in packages):
+        raise TypeError("packages must be a list of module names")
+    return list(packages)
+
+
+def pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: dict[str, Any],
+         packages: Sequence[str]) -> bytes:
+    """Pickle the start arguments by value; fails here, in the controller, if they can't be."""
+    if not callable(worker_loop):
+        raise TypeError(f"worker_loop must be callable, not {type(worker_loop).__name__}")
+    try:
+        return dumps_code({"worker_loop": worker_loop, "kwargs": kwargs, "globals": globals_,
+                           "packages": list(packages)})
+    except Exception as e:  # cloudpickle raises many types; all mean the same here
+        raise TypeError(f"the worker loop or its arguments cannot be pickled: {e}") from e
+
+
+def place(blob: bytes, keys: NetworkKeys, max_object_size: float | None,
+          large_objects_path: str | os.PathLike | None) -> tuple[str, bytes]:
+    """Where the start arguments go: ``(id, value to store in Redis)``. Blobs larger than
+    ``max_object_size`` MiB are written to a file and Redis gets only its path."""
+    digest = hashlib.sha1(blob).hexdigest()
+    limit = (max_object_size or plan_value("max_object_size", DEFAULT_MAX_OBJECT_SIZE)) * _MIB
+    if len(blob) <= limit:
+        return digest, blob
+    folder = large_objects_path or plan_value("large_objects_path")
+    if folder is None:
+        raise ValueError(
+            f"the start arguments take {len(blob) / _MIB:.1f} MiB, more than max_object_size "
+            f"({limit / _MIB:g} MiB); set large_objects_path in rush_plan() to a directory "
+            "shared by the controller and the workers")
+    path = Path(folder) / f"rush-{keys.network_id}-{digest}.pkl"
+    path.write_bytes(blob)
+    return digest, dumps_code({"large_object_path": str(path)})
+
+
+def unpack(stored: bytes) -> dict[str, Any]:
+    """The start arguments read back in a worker (following a large-object file)."""
+    args = loads(stored)
+    if "large_object_path" in args:
+        args = loads(Path(args["large_object_path"]).read_bytes())
+    return args
