@@ -65,6 +65,10 @@ class NetworkKeys:
         """List of JSON log records of a worker."""
         return self.prefix + "log:" + worker_id
 
+    def launch(self, worker_id: str) -> str:
+        """One-time token of the latest launch of a remote worker."""
+        return self.prefix + "launch:" + worker_id
+
     def start_args_blob(self, args_id: str) -> str:
         """Pickled start arguments with id ``args_id`` (a content hash)."""
         return self.prefix + "start_args:" + args_id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import log_records
 from ._process import reap
-from .launchers import local, script
+from .launchers import local, remote, script
 from .plan import check_n_workers, plan_value
 from .serialization import dumps
 from .start_args import caller_frame, check_packages, pack, place, resolve_globals
@@ -56,6 +56,7 @@ class WorkerLifecycle:
 
     def _init_lifecycle(self) -> None:
         self._launches: dict[str, Launch] = {}
+        self._starting: set[str] = set()  # launched, not yet seen registered
         self._log_dir: Path | None = None
         self._log_cursor: dict[str, int] = {}
         ref = weakref.ref(self)
@@ -110,11 +111,53 @@ class WorkerLifecycle:
             self.network_id, worker_id, self.config, launch.options, launch.supervise,
             self._private_log_dir())
         self._launches[worker_id] = launch
+        self._starting.add(worker_id)
 
     def _private_log_dir(self) -> Path:
         if self._log_dir is None:
             self._log_dir = Path(tempfile.mkdtemp(prefix="rush-workers-"))
         return self._log_dir
+
+    def start_remote_workers(self, worker_loop: Callable, n_workers: int | None = None,
+                             executor: Any = None, globals: Any = None,
+                             packages: Sequence[str] | None = None,
+                             lgr_thresholds: dict[str, str] | None = None,
+                             lgr_buffer_size: int = 0, heartbeat_period: float | None = None,
+                             heartbeat_expire: float | None = None,
+                             message_log: str | None = None, output_log: str | None = None,
+                             **kwargs: Any) -> list[str]:
+        """Start ``n_workers`` workers as long-running tasks of a distributed engine;
+        returns their ids.
+
+        ``executor`` is anything with ``submit(fn, *args, **kwargs)``: a
+        ``dask.distributed.Client`` (LocalCluster, SSHCluster, dask-jobqueue ...) or a
+        ``concurrent.futures`` executor. Default: the plan's executor, else the current Dask
+        client. Each worker runs a heartbeat process (default period 1 s), which is how
+        ``stop_workers`` kills it and how a dead one is found lost. Other arguments as in
+        ``start_local_workers``; message_log/output_log must exist where the workers run.
+        """
+        n = self._n_workers(n_workers)
+        executor = remote.check_executor(executor if executor is not None else remote.default_executor())
+        options = remote.with_heartbeat(WorkerOptions.checked(
+            lgr_thresholds, lgr_buffer_size, heartbeat_period, heartbeat_expire, message_log,
+            output_log))
+        worker_ids = self._store_start_args(worker_loop, n, globals, packages, kwargs, 2)
+        self._warn_if_oversubscribed(executor, n)
+        launch = Launch("remote", options, executor=executor)
+        for worker_id in worker_ids:
+            self._submit_remote(worker_id, launch)
+        logger.info("submitted %d remote worker(s)", n)
+        return worker_ids
+
+    start_workers = start_remote_workers
+
+    def _warn_if_oversubscribed(self, executor: Any, n: int) -> None:
+        available = remote.slots(executor)
+        busy = sum(1 for w, f in self.futures.items()
+                   if not f.done() and self._launches[w].executor is executor)
+        if available is not None and busy + n > available:
+            logger.warning("starting %d remote worker(s) with %d already running on an engine "
+                           "with %d slot(s): the rest wait until a slot frees up", n, busy, available)
 
     def worker_script(self, worker_loop: Callable, globals: Any = None,
                       packages: Sequence[str] | None = None,
@@ -139,8 +182,11 @@ class WorkerLifecycle:
 
     def _check_start_failures(self, registered: set[str]) -> None:
         """Raise if a local worker process exited before it registered (e.g. a bad import)."""
-        for worker_id, process in self.processes.items():
-            if worker_id not in registered and process.poll() is not None:
+        self._starting -= registered
+        for worker_id in self._starting:
+            process = self.processes.get(worker_id)
+            if process is not None and process.poll() is not None:
+                self._starting.discard(worker_id)
                 raise RuntimeError(
                     f"local worker {worker_id} exited with code {process.returncode} before "
                     f"registering; its stderr ends with:\n{self._stderr_tail(worker_id)}")
@@ -218,7 +264,7 @@ class WorkerLifecycle:
         lost = [w for w in dead
                 if self._store.stop_worker(w, WorkerState.LOST.value, condition) is not None]
         for worker_id in lost:
-            tail = self._stderr_tail(worker_id)
+            tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
             logger.warning("worker %s is lost%s", worker_id,
                            f"; its stderr ends with:\n{tail}" if tail else "")
         if restart_local_workers:
@@ -226,6 +272,16 @@ class WorkerLifecycle:
             if to_restart:
                 self.restart_workers(to_restart)
         return lost
+
+    def _future_error(self, worker_id: str) -> str:
+        future = self.futures.get(worker_id)
+        if future is None or not future.done() or future.cancelled():
+            return ""
+        try:
+            error = future.exception(timeout=1)
+        except Exception as e:  # the engine could not even tell (e.g. a lost scheduler)
+            error = e
+        return "" if error is None else f"{type(error).__name__}: {error}"
 
     def _launch_kind(self, worker_id: str) -> str | None:
         launch = self._launches.get(worker_id)
@@ -267,13 +323,17 @@ class WorkerLifecycle:
         old = self.processes.pop(worker_id, None)
         if old is not None:
             reap(old, timeout=1)
+        self.futures.pop(worker_id, None)
         if launch.kind == "local":
             self._start_local(worker_id, launch)
         else:
             self._submit_remote(worker_id, launch)
 
     def _submit_remote(self, worker_id: str, launch: Launch) -> None:
-        raise NotImplementedError("remote workers come with start_remote_workers")
+        token = remote.new_launch_token(self._client, self.keys, worker_id)
+        self.futures[worker_id] = remote.submit(launch.executor, self.network_id, worker_id,
+                                                self.config, launch.options, token)
+        self._launches[worker_id] = launch
 
     # -- logs ----------------------------------------------------------------------
 
@@ -299,9 +359,16 @@ class WorkerLifecycle:
     # -- cleaning up ---------------------------------------------------------------
 
     def _kill_all_workers(self) -> None:
-        """Kill every running worker of the network and every process this controller started."""
+        """Kill every running worker of the network and every process this controller
+        started, and forget them."""
         self.stop_workers("kill")
         self._reap_workers(kill_unsupervised=True)
+        for future in self.futures.values():
+            future.cancel()
+        self.processes.clear()
+        self.futures.clear()
+        self._launches.clear()
+        self._starting.clear()
 
     def _reap_workers(self, kill_unsupervised: bool = False) -> None:
         """Kill this controller's supervised worker processes that still run (all of them
