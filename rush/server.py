@@ -69,12 +69,16 @@ class RedisServer:
         self.port = port if port is not None else free_port()
         self.config = RedisConfig(host="127.0.0.1", port=self.port)
         self._log = open(self.dir / "redis-server.log", "ab")
+        # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the
+        # process: a server started from another thread would be SIGKILLed as soon as that
+        # thread returned. Only ask for it from the main thread (atexit covers the rest).
+        in_main = threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "yes" if appendonly else "no",
              "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "yes"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent, close_fds=True)
+            preexec_fn=die_with_parent if in_main else None, close_fds=True)
         atexit.register(self.stop)
         self._wait_until_ready()
 
