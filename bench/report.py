@@ -1,0 +1,115 @@
+"""The readable table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+#: (key, label, unit/format) in display order, by section. Missing keys are skipped.
+SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("Environment", [
+        ("ping_rtt_us", "PING round trip (pinned)", "us"),
+        ("ping_rtt_unpinned_us", "PING round trip (unpinned)", "us"),
+    ]),
+    ("W1 decentralized loop (push_running_tasks + finish_tasks, 1 task)", [
+        ("w1_rush_us", "rush", "us/task"),
+        ("w1_bare_us", "bare redis-py, same Lua scripts", "us/task"),
+        ("w1_bare_pipeline_us", "bare, MULTI create + move script (info)", "us/task"),
+        ("w1_ratio_vs_bare", "w1_ratio_vs_bare (target <= 1.3)", "ratio"),
+        ("w1_paired_ratio", "median of paired ratios", "ratio"),
+        ("w1u_rush_us", "rush, unpinned", "us/task"),
+        ("w1u_bare_us", "bare, unpinned", "us/task"),
+        ("w1u_ratio_vs_bare", "ratio, unpinned", "ratio"),
+    ]),
+    ("W2 queue (push_tasks N, then pop_task + finish_tasks)", [
+        ("w2_rush_us", "rush", "us/task"),
+        ("w2_bare_us", "bare redis-py, same Lua scripts", "us/task"),
+        ("w2_rush_push_us", "  of which push_tasks (rush)", "us/task"),
+        ("w2_bare_push_us", "  of which push (bare)", "us/task"),
+        ("w2_ratio_vs_bare", "w2_ratio_vs_bare (target <= 1.3)", "ratio"),
+        ("w2_paired_ratio", "median of paired ratios", "ratio"),
+    ]),
+    ("W3 fetch_finished_tasks", [
+        ("w3_n", "finished tasks", "int"),
+        ("w3_cold_100k_s", "rush, cold (new controller)", "s"),
+        ("w3_floor_s", "floor: pipelined HMGET + unpickle + from_records", "s"),
+        ("w3_floor_lua_s", "rush's read script by hand + unpickle + frame (info)", "s"),
+        ("w3_cold_ratio_vs_floor", "w3_cold_ratio_vs_floor (target <= 1.5)", "ratio"),
+        ("w3_cold_ratio_vs_floor_lua", "ratio vs the read-script floor", "ratio"),
+        ("w3_incremental_1k_s", "rush, incremental (+1,000 tasks)", "s"),
+        ("w3_incremental_floor_1k_s", "floor of the 1,000 new tasks alone", "s"),
+        ("w3_incremental_pct_of_cold", "incremental / cold (target < 5 %)", "%"),
+    ]),
+    ("W4 local workers (W1 loop, unpinned)", [
+        ("w4_target_tasks", "tasks per run", "int"),
+        ("w4_startup_4_s", "start-up of 4 workers", "s"),
+        *[(f"w4_{what}_{n}", f"{n} worker(s): {label}", unit)
+          for n in (1, 2, 4, 8)
+          for what, label, unit in (("tasks_per_s", "tasks/s", "int"),
+                                    ("redis_cpu", "redis-server CPU (of 1 core)", "pct"),
+                                    ("machine_cpu", "machine CPU (of all cores)", "pct"),
+                                    ("startup", "start-up", "s"))],
+        ("w4_skipped", "skipped", "text"),
+    ]),
+    ("W5 peers (in-process peers pinned like W1/W2; 2-process peers unpinned)", [
+        ("peer_optuna_1p_us", "Optuna journal-redis, 1 process", "us/trial"),
+        ("peer_optuna_1p_ratio_vs_w1", "  / rush W1", "ratio"),
+        ("peer_optuna_2p_us", "Optuna journal-redis, 2 processes", "us/trial"),
+        ("peer_optuna_2p_ratio_vs_w1", "  / rush W1", "ratio"),
+        ("peer_optuna_2p_ratio_vs_w4_2", "  / rush W4 with 2 workers", "ratio"),
+        ("peer_rq_simple_us", "RQ enqueue + SimpleWorker burst", "us/job"),
+        ("peer_rq_simple_ratio_vs_w2", "  / rush W2", "ratio"),
+        ("peer_rq_burst_us", "RQ enqueue + Worker burst (fork per job)", "us/job"),
+        ("peer_rq_burst_ratio_vs_w2", "  / rush W2", "ratio"),
+        ("peer_dask_us", "Dask LocalCluster(2x1) client.map", "us/task"),
+        ("peer_dask_ratio_vs_w2", "  / rush W2", "ratio"),
+        ("peer_dask_ratio_vs_w4_2", "  / rush W4 with 2 workers", "ratio"),
+        ("peers_skipped", "not installed", "text"),
+    ]),
+]
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "-"
+    if isinstance(value, str) or unit == "text":
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2f}x"
+    if unit == "int":
+        return f"{value:,.0f}"
+    if unit == "pct":
+        return f"{100 * value:.0f} %"
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "s":
+        return f"{value:.3f} s"
+    return f"{value:,.1f} {unit}"
+
+
+def table(results: dict[str, Any], meta: dict[str, Any]) -> str:
+    """A readable, sectioned table of every known key present in ``results``."""
+    lines = [f"rush benchmarks  {meta.get('date', '')}  host {meta.get('host', '')}  "
+             f"{meta.get('cores', '?')} cores  redis-server {meta.get('redis_server', '?')}",
+             f"placement W1-W3: {meta.get('placement', '?')}   mode: {meta.get('mode', '?')}"]
+    width = 58
+    for title, rows in SECTIONS:
+        present = [(k, label, unit) for k, label, unit in rows if k in results]
+        if not present:
+            continue
+        lines += ["", title, "-" * len(title)]
+        for key, label, unit in present:
+            lines.append(f"  {label:<{width}} {_fmt(results[key], unit):>16}   {key}")
+    return "\n".join(lines)
+
+
+def write_json(path: str, results: dict[str, Any], meta: dict[str, Any],
+               samples: dict[str, Any]) -> None:
+    """Flat result keys at the top level, plus ``meta`` and raw ``samples``."""
+    doc = {**results, "meta": meta, "samples": samples}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")

@@ -1,0 +1,245 @@
+"""W1-W3: rush in one process against the hand-written baseline of ``bench.bare``.
+
+Every repetition runs on a fresh network (set up and deleted outside the timed part),
+so both sides see collections of the same size.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable
+
+import redis
+
+import rush
+from bench.bare import Bare
+from bench.timing import alternate, median, paired_ratio, ratio
+
+XS = {"x1": 0.5, "x2": 1.5}
+YS = {"y": 2.0}
+
+
+def _net(tag: str) -> str:
+    return f"bench-{tag}-{uuid.uuid4().hex[:8]}"
+
+
+class _Side:
+    """Fresh-network plumbing shared by the rush and bare contenders."""
+
+    def __init__(self, config: rush.RedisConfig) -> None:
+        self.config = config
+        self.client = redis.Redis(host=config.host, port=config.port)
+
+    def rush_worker(self, tag: str) -> rush.RushWorker:
+        return rush.RushWorker(_net(tag), config=self.config)
+
+    def bare(self, tag: str) -> Bare:
+        return Bare(self.client, _net(tag), "bare_worker_00000000")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _timed(n: int, setup: Callable[[], Any], body: Callable[[Any], None],
+           teardown: Callable[[Any], None]) -> float:
+    """Seconds per task of ``body(state)``; setup and teardown are not timed."""
+    state = setup()
+    try:
+        t0 = time.perf_counter()
+        body(state)
+        return (time.perf_counter() - t0) / n
+    finally:
+        teardown(state)
+
+
+def _drop_worker(w: rush.RushWorker) -> None:
+    w.reset()
+    w.close()
+
+
+# -- W1 ------------------------------------------------------------------------------
+
+def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
+       pipeline_variant: bool = True) -> dict[str, Any]:
+    """Decentralized loop: ``push_running_tasks([xs])`` then ``finish_tasks(keys, [ys])``."""
+    side = _Side(config)
+
+    def rush_body(w: rush.RushWorker) -> None:
+        for _ in range(n):
+            keys = w.push_running_tasks([XS])
+            w.finish_tasks(keys, [YS])
+
+    contenders = {
+        "rush": lambda: _timed(n, lambda: side.rush_worker("w1"), rush_body, _drop_worker),
+        "bare": lambda: _timed(n, lambda: side.bare("w1"), lambda b: b.w1(n, XS, YS),
+                               Bare.delete),
+    }
+    if pipeline_variant:
+        contenders["bare_pipeline"] = lambda: _timed(
+            n, lambda: side.bare("w1p"), lambda b: b.w1_pipeline(n, XS, YS), Bare.delete)
+    try:
+        s = alternate(contenders, reps)
+    finally:
+        side.close()
+    out = {
+        f"{prefix}_rush_us": median(s["rush"]) * 1e6,
+        f"{prefix}_bare_us": median(s["bare"]) * 1e6,
+        f"{prefix}_ratio_vs_bare": ratio(median(s["rush"]), median(s["bare"])),
+        f"{prefix}_paired_ratio": paired_ratio(s["rush"], s["bare"]),
+        f"_samples_{prefix}": {k: [x * 1e6 for x in v] for k, v in s.items()},
+    }
+    if pipeline_variant:
+        out[f"{prefix}_bare_pipeline_us"] = median(s["bare_pipeline"]) * 1e6
+    return out
+
+
+# -- W2 ------------------------------------------------------------------------------
+
+def w2(config: rush.RedisConfig, n: int, reps: int) -> dict[str, Any]:
+    """Queue: ``push_tasks`` n tasks in one call, then n x (``pop_task`` + ``finish_tasks``)."""
+    side = _Side(config)
+    push_share: dict[str, list[float]] = {"rush": [], "bare": []}
+
+    def rush_setup() -> tuple[rush.Rush, rush.RushWorker]:
+        w = side.rush_worker("w2")
+        return rush.Rush(w.network_id, config=config), w
+
+    def rush_body(state: tuple[rush.Rush, rush.RushWorker]) -> None:
+        ctrl, w = state
+        t0 = time.perf_counter()
+        ctrl.push_tasks([XS] * n)
+        push_share["rush"].append(time.perf_counter() - t0)
+        for _ in range(n):
+            task = w.pop_task()
+            w.finish_tasks([task["key"]], [YS])
+
+    def rush_teardown(state: tuple[rush.Rush, rush.RushWorker]) -> None:
+        ctrl, w = state
+        if ctrl.n_queued_tasks or ctrl.n_finished_tasks != n:
+            raise RuntimeError("W2 (rush) did not drain the queue")
+        ctrl.close()
+        _drop_worker(w)
+
+    def bare_body(b: Bare) -> None:
+        t0 = time.perf_counter()
+        b.w2_push(n, XS)
+        push_share["bare"].append(time.perf_counter() - t0)
+        b.w2_drain(n, YS)
+
+    def bare_teardown(b: Bare) -> None:
+        if b.client.llen(b.queued) or b.client.llen(b.finished) != n:
+            raise RuntimeError("W2 (bare) did not drain the queue")
+        b.delete()
+
+    try:
+        s = alternate({
+            "rush": lambda: _timed(n, rush_setup, rush_body, rush_teardown),
+            "bare": lambda: _timed(n, lambda: side.bare("w2"), bare_body, bare_teardown),
+        }, reps)
+    finally:
+        side.close()
+    return {
+        "w2_rush_us": median(s["rush"]) * 1e6,
+        "w2_bare_us": median(s["bare"]) * 1e6,
+        "w2_ratio_vs_bare": ratio(median(s["rush"]), median(s["bare"])),
+        "w2_paired_ratio": paired_ratio(s["rush"], s["bare"]),
+        "w2_rush_push_us": median(push_share["rush"]) / n * 1e6,
+        "w2_bare_push_us": median(push_share["bare"]) / n * 1e6,
+        "_samples_w2": {k: [x * 1e6 for x in v] for k, v in s.items()},
+    }
+
+
+# -- W3 ------------------------------------------------------------------------------
+
+def _fill_finished(w: rush.RushWorker, n: int, batch: int = 1000, start: int = 0) -> None:
+    """``n`` finished tasks with xs, ys and worker_id, created in batches."""
+    done = 0
+    while done < n:
+        m = min(batch, n - done)
+        xss = [{"x1": float(start + done + i), "x2": -float(i)} for i in range(m)]
+        keys = w.push_running_tasks(xss)
+        w.finish_tasks(keys, [{"y": float(i) * 0.5} for i in range(m)])
+        done += m
+
+
+def w3(config: rush.RedisConfig, n: int, reps: int, n_incr: int = 1000) -> dict[str, Any]:
+    """Fetch: ``fetch_finished_tasks()`` of ``n`` finished tasks on a new controller (cold),
+    then after ``n_incr`` more (incremental); floor = pipelined HMGET + unpickle + frame."""
+    client = redis.Redis(host=config.host, port=config.port)
+    w = rush.RushWorker(_net("w3"), config=config)
+    controllers: list[rush.Rush] = []
+    try:
+        t0 = time.perf_counter()
+        _fill_finished(w, n)
+        fill_s = time.perf_counter() - t0
+        floor = Bare(client, w.network_id, w.worker_id)
+
+        def cold_rush() -> float:
+            ctrl = rush.Rush(w.network_id, config=config)  # a new controller: empty cache
+            t0 = time.perf_counter()
+            df = ctrl.fetch_finished_tasks()
+            elapsed = time.perf_counter() - t0
+            if len(df) != n:
+                raise RuntimeError(f"W3 fetched {len(df)} rows, expected {n}")
+            controllers.append(ctrl)
+            return elapsed
+
+        def cold_floor() -> float:
+            t0 = time.perf_counter()
+            df = floor.fetch_floor()
+            elapsed = time.perf_counter() - t0
+            if len(df) != n:
+                raise RuntimeError(f"W3 floor fetched {len(df)} rows, expected {n}")
+            return elapsed
+
+        def cold_floor_lua() -> float:
+            t0 = time.perf_counter()
+            df = floor.fetch_lua()
+            elapsed = time.perf_counter() - t0
+            if len(df) != n:
+                raise RuntimeError(f"W3 Lua floor fetched {len(df)} rows, expected {n}")
+            return elapsed
+
+        s = alternate({"rush": cold_rush, "floor": cold_floor, "floor_lua": cold_floor_lua},
+                      reps)
+
+        # Incremental: the last cold controller holds the cache; add n_incr tasks, re-fetch.
+        ctrl = controllers[-1]
+        for old in controllers[:-1]:
+            old.close()
+        incr: list[float] = []
+        incr_floor: list[float] = []
+        total = n
+        for rep in range(reps):
+            _fill_finished(w, n_incr, start=total)
+            t0 = time.perf_counter()
+            df = ctrl.fetch_finished_tasks()
+            incr.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            floor.fetch_floor(start=total)
+            incr_floor.append(time.perf_counter() - t0)
+            total += n_incr
+            if len(df) != total:
+                raise RuntimeError(f"W3 incremental fetched {len(df)} rows, expected {total}")
+        ctrl.close()
+        cold = median(s["rush"])
+        return {
+            "w3_n": n,
+            "w3_fill_s": fill_s,
+            "w3_cold_100k_s": cold,
+            "w3_floor_s": median(s["floor"]),
+            "w3_cold_ratio_vs_floor": ratio(cold, median(s["floor"])),
+            "w3_paired_ratio": paired_ratio(s["rush"], s["floor"]),
+            "w3_floor_lua_s": median(s["floor_lua"]),
+            "w3_cold_ratio_vs_floor_lua": ratio(cold, median(s["floor_lua"])),
+            "w3_incremental_1k_s": median(incr),
+            "w3_incremental_floor_1k_s": median(incr_floor),
+            "w3_incremental_pct_of_cold": 100 * ratio(median(incr), cold),
+            "_samples_w3": {**s, "incremental": incr,
+                            "incremental_floor": incr_floor},
+        }
+    finally:
+        w.reset()
+        w.close()
+        client.close()
