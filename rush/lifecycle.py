@@ -10,6 +10,7 @@ import atexit
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import weakref
@@ -210,8 +211,10 @@ class WorkerLifecycle:
         """
         if type not in STOP_TYPES:
             raise ValueError(f"type must be 'kill' or 'terminate', got {type!r}")
-        ids = self._running_among(id_list("worker_ids", worker_ids))
+        states = self._registry.states()
+        ids = self._running_among(id_list("worker_ids", worker_ids), states)
         if type == "terminate":
+            # the flag outlives registration: a worker still starting leaves at once
             self._registry.request_terminate(ids)
             return
         condition = dumps({"message": KILLED_MESSAGE})
@@ -222,20 +225,39 @@ class WorkerLifecycle:
         self._registry.send_kill(ids)
         for worker_id in ids:
             self._kill_handle(worker_id)
+        for worker_id in ids:
+            if worker_id not in states:
+                self._record_killed_unregistered(worker_id, condition)
 
-    def _running_among(self, worker_ids: list[str] | None) -> list[str]:
-        states = self._registry.states()
+    def _running_among(self, worker_ids: list[str] | None, states: dict[str, str]) -> list[str]:
+        """The running workers among ``worker_ids`` (``None``: all), including those this
+        controller launched that have not registered yet; warns about the others."""
+        starting = self._unregistered(states)
         if worker_ids is None:
-            return [w for w, s in states.items() if s == WorkerState.RUNNING.value]
+            return [w for w, s in states.items() if s == WorkerState.RUNNING.value] + starting
         running = []
         for worker_id in dict.fromkeys(worker_ids):
             state = states.get(worker_id)
-            if state == WorkerState.RUNNING.value:
+            if state == WorkerState.RUNNING.value or worker_id in starting:
                 running.append(worker_id)
             else:
                 logger.warning("worker %s is %s: skipped", worker_id,
                                "unknown" if state is None else state)
         return running
+
+    def _unregistered(self, states: dict[str, str]) -> list[str]:
+        """Workers this controller launched that have not registered yet and still run:
+        ``stop_workers`` right after a start must reach them too."""
+        return [w for w in self._launches if w not in states and not self._handle_dead(w)]
+
+    def _record_killed_unregistered(self, worker_id: str, condition: bytes) -> None:
+        """A worker killed while it was starting (its process is gone now): it may have
+        registered in between (then stop it like the others), else record it killed."""
+        if self._store.stop_worker(worker_id, WorkerState.KILLED.value, condition) is None:
+            process = self.processes.get(worker_id)
+            self._registry.mark_unregistered(
+                worker_id, WorkerState.KILLED.value, process.pid if process else 0,
+                socket.gethostname() if process else "", self._launch_kind(worker_id) == "remote")
 
     def _kill_handle(self, worker_id: str) -> None:
         process = self.processes.get(worker_id)

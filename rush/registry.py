@@ -41,7 +41,8 @@ class WorkerRegistry:
         if heartbeat_expire is not None:
             pipe.set(self.keys.heartbeat(worker_id), pid, px=int(heartbeat_expire * 1000))
         pipe.hset(self.keys.worker_states, worker_id, WorkerState.RUNNING.value)
-        pipe.srem(self.keys.terminate, worker_id)
+        # the terminate flag is kept: a controller may raise it while the worker is still
+        # starting (restart_workers clears it through set_running)
         pipe.delete(self.keys.kill(worker_id))
         pipe.publish(self.keys.events, "workers")
         pipe.execute()
@@ -71,6 +72,19 @@ class WorkerRegistry:
                 "_registered": float(registered or 0)})
         rows.sort(key=lambda r: r.pop("_registered"))
         return rows
+
+    def mark_unregistered(self, worker_id: str, state: str, pid: int, hostname: str,
+                          remote: bool) -> None:
+        """Record a worker that was stopped before it registered (its process is gone) in
+        ``state``; a worker that did register keeps its record (every write is HSETNX)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hsetnx(self.keys.worker_states, worker_id, state)
+        for field, value in (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
+                             ("heartbeat", 0), ("remote", int(remote)),
+                             ("registered", time.time())):
+            pipe.hsetnx(self.keys.worker(worker_id), field, value)
+        pipe.publish(self.keys.events, "workers")
+        pipe.execute()
 
     def set_terminated(self, worker_id: str) -> bool:
         """Running -> terminated; a killed or lost worker stays so. True if it changed."""

@@ -1,0 +1,143 @@
+"""Worker loops for the end-to-end worker tests.
+
+They live in an importable module so the worker processes import them by reference
+(the controller passes its ``sys.path`` to local workers as ``PYTHONPATH``). Each loop
+gets a ``RushWorker`` as its first argument. Loops that block wait on a file the test
+creates, with a deadline, so a forgotten worker never runs forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+#: How long a blocking loop waits for its release file before giving up.
+BLOCK_SECONDS = 60.0
+
+
+def branin(x1: float, x2: float) -> float:
+    """The Branin function of the article."""
+    return ((x2 - 5.1 / (4 * math.pi ** 2) * x1 ** 2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def _one_evaluation(rush) -> None:
+    xs = {"x1": random.uniform(-5, 10), "x2": random.uniform(0, 15)}
+    keys = rush.push_running_tasks(xss=[xs])
+    rush.push_results(keys, yss=[{"y": branin(xs["x1"], xs["x2"])}])
+
+
+def _wait_for(path: str | os.PathLike, seconds: float = BLOCK_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)  # the test creates the file; nothing to block on instead
+    return True
+
+
+def wl_random_search(rush, n_evaluations: int = 100) -> None:
+    """The article's loop: random search on Branin until 100 tasks are finished."""
+    while rush.n_finished_tasks < n_evaluations:
+        _one_evaluation(rush)
+
+
+def wl_random_search_terminate(rush, pause: float = 0.0) -> None:
+    """The article's loop that runs until the controller terminates it."""
+    while not rush.terminated:
+        _one_evaluation(rush)
+        if pause:
+            time.sleep(pause)  # keeps a test's many workers from hogging a small machine
+
+
+def wl_failed_worker(rush) -> None:
+    """The article's simulated segfault: the worker SIGKILLs itself."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wl_crash_mid_task(rush) -> None:
+    """Start a task, then die with it running."""
+    rush.push_running_tasks(xss=[{"x1": 1.0, "x2": 2.0}])
+    sys.stderr.write(f"last words of {rush.worker_id}\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wl_crash_once(rush, marker_dir: str, pause: float = 0.01) -> None:
+    """SIGKILL itself on its first run (marker file per worker id); afterwards random
+    search until terminated."""
+    marker = Path(marker_dir) / rush.worker_id
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    wl_random_search_terminate(rush, pause=pause)
+
+
+def wl_block_in_task(rush, release: str) -> None:
+    """Push one running task and block in it until ``release`` exists; then finish it."""
+    keys = rush.push_running_tasks(xss=[{"x1": 0.0, "x2": 0.0}])
+    if _wait_for(release):
+        rush.push_results(keys, yss=[{"y": 0.0}])
+
+
+def wl_pop_and_block(rush, release: str) -> None:
+    """Work the queue; each task blocks until ``release`` exists (the centralized pattern)."""
+    while not rush.terminated:
+        task = rush.pop_task(timeout=0.5)
+        if task is None:
+            continue
+        if not _wait_for(release):
+            return
+        xs = task["xs"]
+        rush.push_results(task["key"], yss=[{"y": branin(xs["x1"], xs["x2"])}])
+
+
+def wl_log_message(rush) -> None:
+    """The article's log loop."""
+    lg = logging.getLogger("rush")
+    lg.info("This is an info message from worker %s", rush.worker_id)
+
+
+def wl_log_many(rush, n: int = 5) -> None:
+    """Several info records (for a buffered handler)."""
+    lg = logging.getLogger("rush")
+    for i in range(n):
+        lg.info("record %d of %s", i, rush.worker_id)
+
+
+def wl_uses_global(rush) -> None:
+    """Reads ``OFFSET``, a name this module never defines: it comes from ``globals``."""
+    rush.push_finished_tasks(xss=[{"x1": 0.0}], yss=[{"y": OFFSET}])  # noqa: F821
+
+
+def wl_uses_package(rush) -> None:
+    """Reports whether the ``packages`` of the start arguments were imported."""
+    rush.push_finished_tasks(xss=[{"x1": 0.0}],
+                             yss=[{"y": float("loop_package" in sys.modules)}])
+
+
+def wl_stderr_flood(rush, megabytes: int = 8) -> None:
+    """Write megabytes to stderr, then finish one task."""
+    line = "x" * 1023 + "\n"
+    for _ in range(megabytes * 1024):
+        sys.stderr.write(line)
+    sys.stderr.flush()
+    keys = rush.push_running_tasks(xss=[{"x1": 1.0}])
+    rush.push_results(keys, yss=[{"y": 1.0}])
+
+
+def wl_sleep_until_terminated(rush, pause: float = 0.05) -> None:
+    """Idle until terminated (a worker that stays alive and cheap)."""
+    while not rush.terminated:
+        time.sleep(pause)  # the loop's own pacing, not a test waiting for state
+
+
+def wl_big_kwargs(rush, payload: bytes) -> None:
+    """Records the size of a large kwarg it received."""
+    rush.push_finished_tasks(xss=[{"x1": 0.0}], yss=[{"y": float(len(payload))}])
