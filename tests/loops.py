@@ -141,3 +141,9 @@ def wl_sleep_until_terminated(rush, pause: float = 0.05) -> None:
 def wl_big_kwargs(rush, payload: bytes) -> None:
     """Records the size of a large kwarg it received."""
     rush.push_finished_tasks(xss=[{"x1": 0.0}], yss=[{"y": float(len(payload))}])
+
+
+def wl_print_both(rush) -> None:
+    """One line to stdout, one to stderr."""
+    print(f"stdout of {rush.worker_id}", flush=True)
+    print(f"stderr of {rush.worker_id}", file=sys.stderr, flush=True)
