@@ -39,7 +39,7 @@ class Bare:
         self.prefix = k.task_prefix
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
-        self.pop_sha = client.script_load(lua_source("pop_task"))
+        self.pop_sha = client.script_load(lua_source("claim_task"))
         client.hset(self.states, worker_id, "running")
 
     def delete(self) -> None:
@@ -99,7 +99,7 @@ class Bare:
         states, events, prefix = self.states, self.events, self.prefix
         loads = pickle.loads
         for _ in range(n):
-            got = evalsha(pop, 3, queued, running, states, wid, prefix, "xs")
+            got = evalsha(pop, 4, queued, running, states, queued, wid, prefix, "xs")
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
             evalsha(move, 4, running, finished, states, prefix + task["key"],

@@ -11,7 +11,6 @@ bind address).
 
 from __future__ import annotations
 
-from typing import Any
 
 from .config import RedisConfig, redis_config
 from .controller import Rush

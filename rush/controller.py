@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import frames
 from .config import RedisConfig
-from .connection import check_connection, connect, translate_errors
+from .connection import check_connection, connect
 from .keys import NetworkKeys
 from .lifecycle import WorkerLifecycle
 from .plan import resolve_config
 from .registry import WorkerRegistry
 from .scripts import Scripts
-from .serialization import dumps, loads
+from .serialization import dumps
 from .states import TASK_STATES, TaskState, WorkerState
-from .store import TaskStore, decode
+from .store import TaskStore
 from .validation import (broadcast, dict_list, either, field_list, id_list, key_list, matching,
                          positive_number, states_list)
 from .waiting import EventWaiter

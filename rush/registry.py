@@ -5,29 +5,18 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-import redis
 
-from .config import RedisConfig
 from .connection import translate_errors
-from .keys import NetworkKeys
-from .scripts import Scripts
 from .states import WorkerState
-from .store import decode
+from .store import NetworkLayer, decode
 
 #: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
 INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered")
 
 
 @translate_errors(lambda self: self.config)
-class WorkerRegistry:
+class WorkerRegistry(NetworkLayer):
     """Reads and writes the worker records of one network."""
-
-    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
-                 config: RedisConfig) -> None:
-        self.client = client
-        self.keys = keys
-        self.scripts = scripts
-        self.config = config
 
     def register(self, worker_id: str, pid: int, hostname: str, heartbeat_expire: float | None,
                  remote: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import redis
 
-SCRIPT_NAMES = ("create_tasks", "move_tasks", "pop_task", "claim_pending", "stop_worker",
+SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker",
                 "empty_queue", "read_tasks", "worker_info", "delete_keys",
                 "set_worker_state")
 

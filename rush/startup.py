@@ -13,7 +13,6 @@ from typing import Any
 from .config import RedisConfig, env_url
 from .errors import WorkerStoppedError
 from .plan import check_buffer_size, check_thresholds
-from .start_args import unpack
 from .validation import positive_number
 
 logger = logging.getLogger("rush")

@@ -30,9 +30,8 @@ def decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@translate_errors(lambda self: self.config)
-class TaskStore:
-    """Reads and writes the tasks of one network."""
+class NetworkLayer:
+    """Base of the Redis access layers of one network: its client, keys and scripts."""
 
     def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
                  config: RedisConfig) -> None:
@@ -40,6 +39,11 @@ class TaskStore:
         self.keys = keys
         self.scripts = scripts
         self.config = config
+
+
+@translate_errors(lambda self: self.config)
+class TaskStore(NetworkLayer):
+    """Reads and writes the tasks of one network."""
 
     def collection(self, state: TaskState | str) -> str:
         """The Redis key of the collection holding tasks in ``state``."""
@@ -90,9 +94,7 @@ class TaskStore:
 
     def pop(self, worker_id: str, fields: Sequence[str]) -> list | None:
         """Move the oldest queued task to running for ``worker_id``: ``[key, *values]``."""
-        return self._call_as_worker(
-            "pop_task", [self.keys.queued, self.keys.running, self.keys.worker_states],
-            [worker_id, self.keys.task_prefix, *fields])
+        return self._claim(self.keys.queued, worker_id, fields)
 
     def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
         """Block up to ``timeout`` s for a queued task and move it to the worker's pending list."""
@@ -102,9 +104,11 @@ class TaskStore:
 
     def claim_pending(self, worker_id: str, fields: Sequence[str]) -> list | None:
         """Mark the task in the worker's pending list running: ``[key, *values]``."""
+        return self._claim(self.keys.pending(worker_id), worker_id, fields)
+
+    def _claim(self, source: str, worker_id: str, fields: Sequence[str]) -> list | None:
         return self._call_as_worker(
-            "claim_pending", [self.keys.pending(worker_id), self.keys.running,
-                              self.keys.worker_states, self.keys.queued],
+            "claim_task", [source, self.keys.running, self.keys.worker_states, self.keys.queued],
             [worker_id, self.keys.task_prefix, *fields])
 
     def stop_worker(self, worker_id: str, state: str, condition: bytes) -> list[str] | None:

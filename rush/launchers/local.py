@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -43,12 +44,16 @@ def start_process(network_id: str, worker_id: str, config: RedisConfig, options:
     if supervise:
         command += ["--supervisor-pid", str(os.getpid())]
     out_path = Path(options.output_log) / f"output_{worker_id}.log" if options.output_log else None
+    # Linux sends the parent-death signal when the *thread* that started the child ends:
+    # only ask for it from the main thread; elsewhere the worker's own check of its
+    # parent (--supervisor-pid) ends it within a second of the controller's death
+    death_signal = supervise and threading.current_thread() is threading.main_thread()
     with open(stderr_path(worker_id, options, log_dir), "ab") as err, \
             (open(out_path, "ab") if out_path else open(os.devnull, "wb")) as out:
         return subprocess.Popen(
             command, env=_worker_env(config), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             close_fds=True, start_new_session=not supervise,
-            preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if supervise else None)
+            preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if death_signal else None)
 
 
 def tail(path: Path, lines: int = _TAIL_LINES) -> str:
