@@ -1,0 +1,61 @@
+"""``rush demo``, the main job: runs to the end, reaps its workers, leaves no keys."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+import rush
+from rush import demo, plan, server
+
+
+def _network(output: str) -> str:
+    return re.search(r"network (demo-[0-9a-f]+)", output).group(1)
+
+
+def test_demo_command_runs_on_the_configured_redis(config):
+    env = dict(os.environ, RUSH_REDIS_URL=config.url)
+    done = subprocess.run([sys.executable, "-m", "rush", "demo", "--workers", "2",
+                           "--evaluations", "200"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "200/200 tasks" in out
+    assert "the best 5" in out and "worker_info" in out
+    pids = [int(p) for p in re.findall(r"(\d+)\s+False\s+\S+\s+False\s+terminated", out)]
+    assert len(pids) == 2
+    assert not any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in pids)
+    best = float(re.search(r"^\s*\S+\s+\S+\s+(\d+\.\d+)\s+\S+_\S+$", out, re.M).group(1))
+    assert demo.BRANIN_MINIMUM <= best < 5
+    # the demo deleted its network and nothing else
+    with rush.rsh(_network(out), config=config) as controller:
+        assert controller.connector.keys("{" + controller.network_id + "}*") == []
+
+
+def test_demo_starts_and_stops_an_embedded_server_when_none_is_configured(monkeypatch):
+    for name in ("RUSH_REDIS_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    # pretend nothing answers on 127.0.0.1:6379 (the machine's shared server may)
+    monkeypatch.setattr(plan, "answers", lambda config, timeout=0.2: False)
+    monkeypatch.setattr(server, "_default_server", None)
+    out = io.StringIO()
+    assert demo.run_demo(n_workers=2, n_evaluations=100, out=out) == 0
+    text = out.getvalue()
+    assert "(embedded)" in text and "100/100 tasks" in text
+    embedded = server._default_server
+    assert embedded is not None and not embedded.running
+
+
+def test_branin_minimum():
+    assert abs(demo.branin(3.141592653589793, 2.275) - demo.BRANIN_MINIMUM) < 1e-5
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0]
+    except FileNotFoundError:
+        return "gone"
