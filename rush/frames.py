@@ -33,6 +33,8 @@ def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
         for j in range(nf):
             raw = values[i * nf + j]
             if raw is None:
+                if not spread[j]:
+                    rec.setdefault(fields[j], None)  # a requested field is always a column
                 continue
             value = decode_value(fields[j], raw)
             if spread[j] and isinstance(value, dict):
@@ -53,7 +55,19 @@ def frame(recs: list[dict]) -> "pd.DataFrame":
 
     if not recs:
         return pd.DataFrame()
-    return pd.DataFrame.from_records(recs)
+    return _trailing_last(pd.DataFrame.from_records(recs))
+
+
+#: Columns that end every frame, in this order (the input and output columns come first,
+#: whichever record introduced them).
+TRAILING_COLUMNS = ("worker_id", "condition", "state", "keys")
+
+
+def _trailing_last(df: "pd.DataFrame") -> "pd.DataFrame":
+    tail = [c for c in TRAILING_COLUMNS if c in df.columns]
+    if list(df.columns[len(df.columns) - len(tail):]) == tail:
+        return df
+    return df[[c for c in df.columns if c not in tail] + tail]
 
 
 def append(old: "pd.DataFrame | None", new: "pd.DataFrame") -> "pd.DataFrame":
@@ -64,7 +78,7 @@ def append(old: "pd.DataFrame | None", new: "pd.DataFrame") -> "pd.DataFrame":
         return new
     if new.empty:
         return old
-    return pd.concat([old, new], ignore_index=True, sort=False)
+    return _trailing_last(pd.concat([old, new], ignore_index=True, sort=False))
 
 
 def warn_vanished(vanished: Sequence[str]) -> None:

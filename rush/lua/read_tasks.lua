@@ -23,7 +23,10 @@ for c = 1, #KEYS do
   local count = 0
   for _, key in ipairs(members) do
     local hash = ARGV[4] .. key
-    local got = redis.call("HMGET", hash, unpack(ARGV, 5))
+    local got = {}
+    if nf > 0 then  -- HMGET needs at least one field (fields=[] reads only the keys)
+      got = redis.call("HMGET", hash, unpack(ARGV, 5))
+    end
     local any = false
     for f = 1, nf do
       if got[f] then any = true end
