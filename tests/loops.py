@@ -147,3 +147,9 @@ def wl_print_both(rush) -> None:
     """One line to stdout, one to stderr."""
     print(f"stdout of {rush.worker_id}", flush=True)
     print(f"stderr of {rush.worker_id}", file=sys.stderr, flush=True)
+
+
+def wl_raise_mid_task(rush) -> None:
+    """Start a task, then raise out of the loop."""
+    rush.push_running_tasks(xss=[{"x1": 1.0}])
+    1 / 0
