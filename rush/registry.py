@@ -146,4 +146,9 @@ class WorkerRegistry(NetworkLayer):
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self.keys.worker_states, mapping={w: WorkerState.RUNNING.value for w in worker_ids})
             pipe.srem(self.keys.terminate, *worker_ids)
+            for worker_id in worker_ids:
+                # no heartbeat until the new process registers (which sets flag and key in
+                # one MULTI): else a sweep in between finds the old, expired key and
+                # declares the restarting worker lost (and restarts it again, and again)
+                pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
             pipe.execute()

@@ -262,6 +262,43 @@ def test_restart_a_running_worker_kills_the_old_process(rsh, tmp_path):
     assert states(rsh) == {worker_ids[0]: "running"}
 
 
+def test_restarting_heartbeat_worker_is_not_lost_before_it_registers(rsh, tmp_path):
+    worker_ids = rsh.start_local_workers(worker_loop=loops.wl_crash_once, n_workers=1,
+                                         marker_dir=str(tmp_path), heartbeat_period=0.3)
+    worker_id = worker_ids[0]
+    wait_until(lambda: all_exited(rsh, worker_ids), SLOW, message="the worker to die")
+    assert rsh.detect_lost_workers() == worker_ids
+    wait_until(lambda: not rsh.connector.exists(rsh.keys.heartbeat(worker_id)), SLOW,
+               message="the old heartbeat key to go")
+
+    rsh.restart_workers(worker_ids)
+    new = rsh.processes[worker_id]
+
+    def registered_and_never_lost() -> bool:
+        # sweeping while the new process starts must neither lose nor restart it again
+        assert rsh.detect_lost_workers(restart_local_workers=True) == []
+        assert rsh.processes[worker_id] is new
+        return pids(rsh)[worker_id] == new.pid
+
+    wait_until(registered_and_never_lost, SLOW, interval=0.05, message="the new registration")
+    assert bool(rsh.worker_info["heartbeat"][0])
+    assert rsh.connector.exists(rsh.keys.heartbeat(worker_id))
+    assert states(rsh) == {worker_id: "running"}
+
+
+def test_restart_runs_the_workers_own_loop_not_the_latest(rsh, tmp_path):
+    first = rsh.start_local_workers(worker_loop=loops.wl_crash_once, n_workers=1,
+                                    marker_dir=str(tmp_path), pause=0.01)
+    wait_until(lambda: all_exited(rsh, first), SLOW, message="the worker to die")
+    rsh.start_local_workers(worker_loop=loops.wl_log_message, n_workers=1)  # newer start args
+    rsh.detect_lost_workers()
+
+    rsh.restart_workers(first)
+
+    wait_until(lambda: rsh.n_finished_tasks > 0, SLOW, message="the random search to run again")
+    assert set(rsh.fetch_finished_tasks()["worker_id"]) == set(first)
+
+
 def test_detect_lost_workers_can_restart_local_workers(rsh, tmp_path):
     worker_ids = rsh.start_local_workers(worker_loop=loops.wl_crash_once, n_workers=2,
                                          marker_dir=str(tmp_path))
