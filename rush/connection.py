@@ -89,8 +89,9 @@ def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
 
 
 def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type], type]:
-    """Class decorator: public methods raise ``RushConnectionError`` instead of redis-py's
-    connection errors, with a message naming ``config_of(self).location``."""
+    """Class decorator: public methods (and ``__str__``) raise ``RushConnectionError``
+    instead of redis-py's connection errors, with a message naming
+    ``config_of(self).location``."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -103,7 +104,8 @@ def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type]
 
     def decorate(cls: type) -> type:
         for name, value in list(vars(cls).items()):
-            if name.startswith("_") or not callable(value):
+            if (name.startswith("_") and name != "__str__") or not callable(value) \
+                    or isinstance(value, (staticmethod, classmethod, type)):
                 continue
             setattr(cls, name, wrap(value))
         return cls

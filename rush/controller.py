@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import frames
 from .config import RedisConfig
-from .connection import check_connection, connect
+from .connection import check_connection, connect, translate_errors
 from .keys import NetworkKeys
 from .lifecycle import WorkerLifecycle
 from .plan import resolve_config
@@ -55,6 +55,7 @@ def encode(value: Any) -> bytes | str:
     return "" if value is None else dumps(value)
 
 
+@translate_errors(lambda self: self._config)  # also what bypasses the store: pub/sub waits, print
 class Rush(WorkerLifecycle):
     """The controller of a rush network (``rsh()`` makes one).
 
