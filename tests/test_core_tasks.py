@@ -459,3 +459,127 @@ def test_print_never_shows_the_password(config, network_id, capsys):
     finally:
         controller.reset()
         controller.close()
+
+
+# -- waiting, reconnecting, values, round trips ------------------------------------------
+
+
+def test_wait_for_tasks_until_finished_or_failed(rsh, worker):
+    keys = worker.push_running_tasks([{"x": 1}, {"x": 2}])
+    worker.finish_tasks(keys[0], [{"y": 1}])
+
+    def fail_when_controller_waits() -> None:
+        wait_until(lambda: any(c.get("cmd") == "subscribe" for c in rsh.connector.client_list()),
+                   timeout=10, message="the controller to subscribe")
+        worker.fail_tasks(keys[1])
+
+    thread = threading.Thread(target=fail_when_controller_waits)
+    thread.start()
+    start = time.monotonic()
+    rsh.wait_for_tasks(keys, timeout=20)
+    thread.join(10)
+    assert time.monotonic() - start < 10
+    assert rsh.n_running_tasks == 0
+
+
+def test_wait_for_tasks_times_out(rsh, worker):
+    keys = worker.push_running_tasks([{"x": 1}])
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        rsh.wait_for_tasks(keys, timeout=0.5)
+    assert time.monotonic() - start >= 0.45
+    assert rsh.running_tasks == keys
+
+
+def test_wait_for_tasks_returns_when_no_worker_runs(rsh, worker):
+    keys = rsh.push_tasks([{"x": 1}])
+    worker.set_terminated()
+    start = time.monotonic()
+    rsh.wait_for_tasks(keys, timeout=10)
+    assert time.monotonic() - start < 5
+    assert rsh.queued_tasks == keys
+
+
+def test_reconnect(rsh, worker):
+    keys = rsh.push_tasks([{"x": 1}])
+    old = rsh.connector
+    rsh.reconnect()
+    worker.reconnect()
+    assert rsh.connector is not old
+    assert rsh.queued_tasks == keys
+    assert worker.pop_task(timeout=0)["key"] == keys[0]
+
+
+def test_values_pickled_by_value(rsh, worker):
+    class Local:  # pickle refuses local classes: stored with cloudpickle
+        def __init__(self, v):
+            self.v = v
+
+    offset = 10
+    rsh.push_tasks([{"f": lambda x: x + offset, "obj": Local(3)}])
+    task = worker.pop_task(timeout=0)
+    assert task["xs"]["f"](1) == 11
+    assert task["xs"]["obj"].v == 3
+
+
+def count_round_trips(controller, call) -> int:
+    """How many times ``call`` takes a connection from the client's pool: one per command
+    or pipeline sent, i.e. one per round trip."""
+    pool = controller.connector.connection_pool
+    original = pool.get_connection
+    count = 0
+
+    def counting(*args, **kwargs):
+        nonlocal count
+        count += 1
+        return original(*args, **kwargs)
+
+    pool.get_connection = counting
+    try:
+        call()
+    finally:
+        pool.get_connection = original
+    return count
+
+
+def test_one_round_trip_per_call(rsh, worker):
+    queued = rsh.push_tasks([{"x": i} for i in range(3)])
+    running = worker.push_running_tasks([{"x": i} for i in range(100)])
+    calls = {
+        "push_tasks": lambda: rsh.push_tasks([{"x": i} for i in range(500)]),
+        "push_finished_tasks": lambda: rsh.push_finished_tasks([{"x": 1}] * 50, [{"y": 1}]),
+        "push_failed_tasks": lambda: rsh.push_failed_tasks([{"x": 1}] * 50),
+        "push_running_tasks": lambda: worker.push_running_tasks([{"x": 1}] * 50),
+        "pop_task": lambda: worker.pop_task(timeout=0),
+        "finish_tasks": lambda: worker.finish_tasks(running[:50], [{"y": 1}]),
+        "fail_tasks": lambda: worker.fail_tasks(running[50:]),
+        "fetch_tasks": rsh.fetch_tasks,
+        "fetch_queued_tasks": rsh.fetch_queued_tasks,
+        "fetch_running_tasks": rsh.fetch_running_tasks,
+        "fetch_finished_tasks": rsh.fetch_finished_tasks,
+        "fetch_failed_tasks": rsh.fetch_failed_tasks,
+        "fetch_tasks_with_state": rsh.fetch_tasks_with_state,
+        "fetch_new_tasks": rsh.fetch_new_tasks,
+        "read_hashes": lambda: rsh.read_hashes(queued, ["xs", "ys"]),
+        "write_hashes": lambda: rsh.write_hashes(queued, ys=[{"y": 0}]),
+        "is_running_task": lambda: rsh.is_running_task(running),
+        "is_failed_task": lambda: rsh.is_failed_task(running),
+        "tasks_with_state": rsh.tasks_with_state,
+        "empty_queue": rsh.empty_queue,
+    }
+    for name in ("tasks", "queued_tasks", "running_tasks", "finished_tasks", "failed_tasks",
+                 "n_tasks", "n_queued_tasks", "n_running_tasks", "n_finished_tasks",
+                 "n_failed_tasks", "worker_info", "worker_states", "worker_ids",
+                 "running_worker_ids", "terminated_worker_ids", "killed_worker_ids",
+                 "lost_worker_ids", "n_workers", "n_running_workers", "n_terminated_workers",
+                 "n_killed_workers", "n_lost_workers", "network_id", "config", "connector"):
+        calls[name] = (lambda n: lambda: getattr(rsh, n))(name)
+    calls["terminated"] = lambda: worker.terminated
+    too_many = {}
+    for name, call in calls.items():
+        target = worker if name in ("push_running_tasks", "pop_task", "finish_tasks",
+                                    "fail_tasks", "terminated") else rsh
+        n = count_round_trips(target, call)
+        if n > 1:
+            too_many[name] = n
+    assert too_many == {}
