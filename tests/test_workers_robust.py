@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,40 @@ def test_unsupervised_workers_outlive_the_controller_and_can_still_be_killed(
         for pid in worker_pids:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_started_from_a_thread_outlive_the_thread(rsh):
+    started: list[list[str]] = []
+    thread = threading.Thread(target=lambda: started.append(
+        rsh.start_local_workers(worker_loop=loops.wl_random_search_terminate, n_workers=2,
+                                pause=0.01)))
+    thread.start()
+    thread.join()
+    worker_ids = started[0]
+    rsh.wait_for_workers(2, timeout=SLOW)
+    done = rsh.n_finished_tasks
+    wait_until(lambda: rsh.n_finished_tasks >= done + 20, SLOW,
+               message="the workers to keep working after their thread ended")
+    assert all(rsh.processes[w].poll() is None for w in worker_ids)
+    assert rsh.detect_lost_workers() == []
+
+
+def test_reset_kills_every_worker_and_removes_every_key(rsh):
+    worker_ids = rsh.start_local_workers(worker_loop=loops.wl_sleep_until_terminated,
+                                         n_workers=2, heartbeat_period=0.5,
+                                         lgr_thresholds={"rush": "info"})
+    rsh.wait_for_workers(2, timeout=SLOW)
+    processes = dict(rsh.processes)
+    beats = [b for w in worker_ids
+             for b in wait_until(lambda w=w: children_of(processes[w].pid), SLOW,
+                                 message="the heartbeat processes")]
+
+    rsh.reset()
+
+    assert rsh.processes == {}
+    assert all(p.returncode is not None for p in processes.values())
+    wait_until(lambda: not any(pid_alive(b) for b in beats), SLOW,
+               message="the heartbeat processes to exit")
+    wait_until(lambda: not list(rsh.connector.scan_iter(match=rsh.keys.pattern())), SLOW,
+               message="no key of the network left")
+    assert rsh.n_workers == 0 and rsh.worker_info.empty

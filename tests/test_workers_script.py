@@ -174,3 +174,14 @@ def test_heartbeat_options_reach_the_worker(secured, shell):
     worker_id, _ = _one_worker(secured)
     ttl = secured.connector.pttl(secured.keys.heartbeat(worker_id))
     assert 0 < ttl <= 2500
+
+
+def test_script_worker_writes_its_message_and_output_logs(secured, shell, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shell(secured.worker_script(worker_loop=loops.wl_print_both, message_log=str(logs),
+                                output_log=str(logs)))
+    worker_id, _ = _one_worker(secured)
+    wait_until(lambda: secured.n_terminated_workers == 1, SLOW, message="the worker to terminate")
+    assert f"stdout of {worker_id}" in (logs / f"output_{worker_id}.log").read_text()
+    assert f"stderr of {worker_id}" in (logs / f"message_{worker_id}.log").read_text()
