@@ -294,3 +294,43 @@ def test_fetch_tasks_with_state_never_shows_a_task_twice_while_tasks_move(rsh, c
         thread.join(10)
         mover.close()
     assert rsh.n_finished_tasks == 300
+
+
+def test_finished_tasks_read_in_chunks(rsh, worker, monkeypatch, caplog):
+    monkeypatch.setattr(rush.controller, "READ_CHUNK", 7)
+    keys = worker.push_running_tasks([{"x": i} for i in range(30)])
+    worker.finish_tasks(keys[:20], [{"y": 1}])
+    rsh.connector.delete(rsh.keys.task(keys[9]))  # a hole inside the second chunk
+    first = rsh.fetch_finished_tasks()
+    assert first["keys"].tolist() == keys[:9] + keys[10:20]
+    worker.finish_tasks(keys[20:], [{"y": 2}])
+    second = rsh.fetch_finished_tasks()
+    assert second["keys"].tolist() == keys[:9] + keys[10:]
+    assert rsh.fetch_new_tasks()["keys"].tolist() == keys[:9] + keys[10:]
+    assert len(rush_warnings(caplog)) == 2  # the hole, once per reader
+
+
+def test_every_key_carries_the_hash_tag(network_id):
+    """On an empty server, everything a network writes lives under its hash tag."""
+    with RedisServer() as server:
+        controller = rush.rsh(network_id, config=server.config)
+        worker = RushWorker(network_id, config=server.config)
+        controller.push_tasks([{"x": 1}, {"x": 2}, {"x": 3}])
+        task = worker.pop_task(timeout=0)
+        worker.finish_tasks(task["key"], [{"y": 1}])
+        worker.fail_tasks(worker.pop_task(timeout=0)["key"])
+        worker._store.pop_to_pending(worker.worker_id, 1)
+        worker.push_running_tasks([{"x": 4}])
+        controller.push_finished_tasks([{"x": 5}], [{"y": 5}])
+        controller.push_failed_tasks([{"x": 6}])
+        controller.write_hashes(xs=[{"x": 7}])
+        controller._registry.request_terminate([worker.worker_id])
+        controller.fetch_new_tasks(timeout=0.05)
+        worker.set_terminated()
+        keys = [k.decode() for k in controller.connector.keys("*")]
+        assert keys
+        assert all(k.startswith("{" + network_id + "}:") for k in keys), keys
+        controller.reset()
+        assert controller.connector.keys("*") == []
+        worker.close()
+        controller.close()

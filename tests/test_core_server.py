@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import subprocess
 import threading
 import time
 
@@ -18,7 +19,10 @@ import rush
 import rush.plan
 import rush.server
 from rush import RedisConfig, RedisServer, RushConnectionError
+from rush.connection import answers
 from rush.server import find_redis_server, free_port
+
+from conftest import wait_until
 
 SECRET = "very-secret-pw"
 
@@ -256,3 +260,46 @@ def test_controller_and_worker_ride_out_a_redis_restart(network_id, tmp_path):
         server.stop()
         for s in restarted:
             s.stop()
+
+
+def test_username_password_and_db_reach_redis(network_id):
+    password = "p@ss:w/rd%#?"
+    with RedisServer() as server:
+        admin = redis.Redis(**server.config.connection_kwargs())
+        admin.acl_setuser("alice", enabled=True, passwords=["+" + password], keys=["*"],
+                          channels=["*"], commands=["+@all"])
+        admin.config_set("requirepass", "admin-pw")  # the default user needs one now
+        url = RedisConfig(port=server.port, username="alice", password=password, db=3).url
+        config = RedisConfig(url=url)
+        assert config.username == "alice" and config.password == password and config.db == 3
+        controller = rush.rsh(network_id, config=config)
+        worker = rush.RushWorker(network_id, config=config)
+        keys = controller.push_tasks([{"x": 1}])
+        assert worker.pop_task(timeout=0)["key"] == keys[0]
+        admin = redis.Redis(**RedisConfig(port=server.port, password="admin-pw").connection_kwargs())
+        assert admin.keys("*") == []  # db 0 is untouched
+        admin.execute_command("SELECT", 3)
+        assert admin.keys("*")
+        admin.close()
+        controller.reset()
+        worker.close()
+        controller.close()
+
+
+def test_unix_socket(tmp_path, network_id):
+    socket_path = tmp_path / "redis.sock"
+    process = subprocess.Popen(
+        [find_redis_server(), "--port", "0", "--unixsocket", str(socket_path), "--save", "",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        config = RedisConfig(url=f"unix://{socket_path}?db=1")
+        wait_until(lambda: socket_path.exists() and answers(config), timeout=10,
+                   message="redis-server on a unix socket")
+        controller = rush.rsh(network_id, config=config)
+        assert controller.config.location == str(socket_path)
+        assert controller.push_tasks([{"x": 1}])
+        assert controller.n_tasks == 1
+        controller.close()
+    finally:
+        process.kill()
+        process.wait(10)
