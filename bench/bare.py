@@ -39,7 +39,7 @@ class Bare:
         self.prefix = k.task_prefix
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
-        self.pop_sha = client.script_load(lua_source("claim_task"))
+        self.claim_sha = client.script_load(lua_source("claim_task"))
         client.hset(self.states, worker_id, "running")
 
     def delete(self) -> None:
@@ -94,7 +94,7 @@ class Bare:
         return keys
 
     def w2_drain(self, n: int, ys: dict) -> None:
-        evalsha, pop, move, wid = self.client.evalsha, self.pop_sha, self.move_sha, self.worker_id
+        evalsha, claim, move, wid = self.client.evalsha, self.claim_sha, self.move_sha, self.worker_id
         queued, running, finished = self.queued, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
         loads = pickle.loads
