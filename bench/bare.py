@@ -99,7 +99,7 @@ class Bare:
         states, events, prefix = self.states, self.events, self.prefix
         loads = pickle.loads
         for _ in range(n):
-            got = evalsha(pop, 4, queued, running, states, queued, wid, prefix, "xs")
+            got = evalsha(claim, 4, queued, running, states, queued, wid, prefix, "xs")
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
             evalsha(move, 4, running, finished, states, prefix + task["key"],
