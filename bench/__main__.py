@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         results["ping_rtt_us"] = env.ping_rtt_us(config)
         if "w1" in only:
             log(f"W1: {s['reps']} x {s['n']} tasks, rush / bare alternating")
-            keep(workloads.w1(config, s["n"], s["reps"]))
+            keep(workloads.w1(config, s["n"], s["reps"], server_pid=server.process.pid))
         if "w2" in only:
             log(f"W2: {s['reps']} x {s['n']} tasks, rush / bare alternating")
-            keep(workloads.w2(config, s["n"], s["reps"]))
+            keep(workloads.w2(config, s["n"], s["reps"], server_pid=server.process.pid))
         if "w3" in only:
             log(f"W3: {s['w3_n']} finished tasks, {s['w3_reps']} reps")
             keep(workloads.w3(config, s["w3_n"], s["w3_reps"], s["w3_incr"]))
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             if "w1" in only:
                 log("W1 unpinned")
                 keep(workloads.w1(config, s["n"], s["reps"], prefix="w1u",
-                                  pipeline_variant=False))
+                                  pipeline_variant=False, server_pid=server.process.pid))
         if "w5" in only:
             from bench import peers
 

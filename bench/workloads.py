@@ -14,6 +14,7 @@ import redis
 
 import rush
 from bench.bare import Bare
+from bench.env import process_cpu_seconds
 from bench.timing import alternate, median, paired_ratio, ratio
 
 XS = {"x1": 0.5, "x2": 1.5}
@@ -41,16 +42,40 @@ class _Side:
         self.client.close()
 
 
-def _timed(n: int, setup: Callable[[], Any], body: Callable[[Any], None],
-           teardown: Callable[[Any], None]) -> float:
-    """Seconds per task of ``body(state)``; setup and teardown are not timed."""
-    state = setup()
-    try:
-        t0 = time.perf_counter()
-        body(state)
-        return (time.perf_counter() - t0) / n
-    finally:
-        teardown(state)
+class _Cpu:
+    """CPU seconds per task of this process (client) and of redis-server, per contender:
+    less noisy than wall time, and they say which side a difference comes from."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.client: dict[str, list[float]] = {}
+        self.server: dict[str, list[float]] = {}
+
+    def _server_s(self) -> float:
+        return process_cpu_seconds(self.server_pid) if self.server_pid else 0.0
+
+    def timed(self, name: str, n: int, setup: Callable[[], Any], body: Callable[[Any], None],
+              teardown: Callable[[Any], None]) -> float:
+        """Seconds per task of ``body(state)``; setup and teardown are not timed."""
+        state = setup()
+        try:
+            r0, c0 = self._server_s(), time.process_time()
+            t0 = time.perf_counter()
+            body(state)
+            elapsed = time.perf_counter() - t0
+            self.client.setdefault(name, []).append((time.process_time() - c0) / n)
+            self.server.setdefault(name, []).append((self._server_s() - r0) / n)
+            return elapsed / n
+        finally:
+            teardown(state)
+
+    def summary(self, prefix: str) -> dict[str, float]:
+        out = {}
+        for name, values in self.client.items():
+            out[f"{prefix}_{name}_client_cpu_us"] = median(values) * 1e6
+            if self.server_pid:
+                out[f"{prefix}_{name}_redis_cpu_us"] = median(self.server[name]) * 1e6
+        return out
 
 
 def _drop_worker(w: rush.RushWorker) -> None:
@@ -61,9 +86,10 @@ def _drop_worker(w: rush.RushWorker) -> None:
 # -- W1 ------------------------------------------------------------------------------
 
 def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
-       pipeline_variant: bool = True) -> dict[str, Any]:
+       pipeline_variant: bool = True, server_pid: int | None = None) -> dict[str, Any]:
     """Decentralized loop: ``push_running_tasks([xs])`` then ``finish_tasks(keys, [ys])``."""
     side = _Side(config)
+    cpu = _Cpu(server_pid)
 
     def rush_body(w: rush.RushWorker) -> None:
         for _ in range(n):
@@ -71,13 +97,14 @@ def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
             w.finish_tasks(keys, [YS])
 
     contenders = {
-        "rush": lambda: _timed(n, lambda: side.rush_worker("w1"), rush_body, _drop_worker),
-        "bare": lambda: _timed(n, lambda: side.bare("w1"), lambda b: b.w1(n, XS, YS),
-                               Bare.delete),
+        "rush": lambda: cpu.timed("rush", n, lambda: side.rush_worker("w1"), rush_body,
+                                  _drop_worker),
+        "bare": lambda: cpu.timed("bare", n, lambda: side.bare("w1"), lambda b: b.w1(n, XS, YS),
+                                  Bare.delete),
     }
     if pipeline_variant:
-        contenders["bare_pipeline"] = lambda: _timed(
-            n, lambda: side.bare("w1p"), lambda b: b.w1_pipeline(n, XS, YS), Bare.delete)
+        contenders["bare_pipeline"] = lambda: cpu.timed(
+            "bare_pipeline", n, lambda: side.bare("w1p"), lambda b: b.w1_pipeline(n, XS, YS), Bare.delete)
     try:
         s = alternate(contenders, reps)
     finally:
@@ -87,6 +114,7 @@ def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
         f"{prefix}_bare_us": median(s["bare"]) * 1e6,
         f"{prefix}_ratio_vs_bare": ratio(median(s["rush"]), median(s["bare"])),
         f"{prefix}_paired_ratio": paired_ratio(s["rush"], s["bare"]),
+        **cpu.summary(prefix),
         f"_samples_{prefix}": {k: [x * 1e6 for x in v] for k, v in s.items()},
     }
     if pipeline_variant:
@@ -96,9 +124,11 @@ def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
 
 # -- W2 ------------------------------------------------------------------------------
 
-def w2(config: rush.RedisConfig, n: int, reps: int) -> dict[str, Any]:
+def w2(config: rush.RedisConfig, n: int, reps: int, server_pid: int | None = None
+       ) -> dict[str, Any]:
     """Queue: ``push_tasks`` n tasks in one call, then n x (``pop_task`` + ``finish_tasks``)."""
     side = _Side(config)
+    cpu = _Cpu(server_pid)
     push_share: dict[str, list[float]] = {"rush": [], "bare": []}
 
     def rush_setup() -> tuple[rush.Rush, rush.RushWorker]:
@@ -134,8 +164,9 @@ def w2(config: rush.RedisConfig, n: int, reps: int) -> dict[str, Any]:
 
     try:
         s = alternate({
-            "rush": lambda: _timed(n, rush_setup, rush_body, rush_teardown),
-            "bare": lambda: _timed(n, lambda: side.bare("w2"), bare_body, bare_teardown),
+            "rush": lambda: cpu.timed("rush", n, rush_setup, rush_body, rush_teardown),
+            "bare": lambda: cpu.timed("bare", n, lambda: side.bare("w2"), bare_body,
+                                      bare_teardown),
         }, reps)
     finally:
         side.close()
@@ -146,6 +177,7 @@ def w2(config: rush.RedisConfig, n: int, reps: int) -> dict[str, Any]:
         "w2_paired_ratio": paired_ratio(s["rush"], s["bare"]),
         "w2_rush_push_us": median(push_share["rush"]) / n * 1e6,
         "w2_bare_push_us": median(push_share["bare"]) / n * 1e6,
+        **cpu.summary("w2"),
         "_samples_w2": {k: [x * 1e6 for x in v] for k, v in s.items()},
     }
 
