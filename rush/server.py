@@ -15,6 +15,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from ._process import die_with_parent, reap
 from .config import RedisConfig
 from .connection import answers
@@ -84,13 +88,31 @@ class RedisServer:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + _START_SECONDS
-        while not answers(self.config, timeout=0.5):
+        while not self._answers_from_us():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+                log = (self.dir / "redis-server.log").read_text(errors="replace")
+                tail = "\n".join(log.strip().splitlines()[-5:])
+                self.stop()  # may delete the log (a temporary dir): quote its tail
                 raise RuntimeError(
-                    f"redis-server ({self.binary}) did not start on port {self.port}; "
-                    f"see {self.dir / 'redis-server.log'}")
+                    f"redis-server ({self.binary}) did not start on port {self.port}"
+                    + (f"; its log ends with:\n{tail}" if tail else ""))
             time.sleep(0.01)  # the server's socket is not listening yet
+
+    def _answers_from_us(self) -> bool:
+        """True when *our* child answers on the port. Another Redis already listening
+        there (our child then fails to bind and exits) must not pass for it: the
+        answering server has to be alive and work in our ``dir``."""
+        if not answers(self.config, timeout=0.5) or self.process.poll() is not None:
+            return False
+        probe = redis.Redis(**self.config.connection_kwargs(), socket_connect_timeout=0.5,
+                            socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        try:
+            served = probe.config_get("dir").get("dir")
+            return served is not None and os.path.realpath(served) == os.path.realpath(self.dir)
+        except (redis.exceptions.RedisError, OSError):
+            return False
+        finally:
+            probe.close()
 
     @property
     def running(self) -> bool:

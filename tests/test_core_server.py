@@ -88,6 +88,16 @@ def test_server_started_from_a_thread_outlives_the_thread():
     assert server.process.returncode is not None
 
 
+def test_server_on_a_taken_port_fails_instead_of_using_the_other_redis():
+    with RedisServer() as first:
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match="did not start") as info:
+            RedisServer(port=first.port)
+        assert time.monotonic() - start < 5
+        assert "in use" in str(info.value)  # the tail of its log says why
+        assert ping(first.config)
+
+
 def test_server_dir_must_exist(tmp_path):
     with pytest.raises(ValueError, match="dir"):
         RedisServer(dir=tmp_path / "missing")
