@@ -153,3 +153,9 @@ def wl_raise_mid_task(rush) -> None:
     """Start a task, then raise out of the loop."""
     rush.push_running_tasks(xss=[{"x1": 1.0}])
     1 / 0
+
+
+def wl_log_custom_logger(rush) -> None:
+    """A debug record on a logger of the user's own package."""
+    logging.getLogger("mypkg.search").debug("debug from %s", rush.worker_id)
+    logging.getLogger("mypkg.search").error("error from %s", rush.worker_id)

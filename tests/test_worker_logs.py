@@ -102,3 +102,18 @@ def test_message_and_output_logs_are_files_per_worker(rsh, tmp_path):
     for worker_id in worker_ids:
         assert f"stdout of {worker_id}" in (outputs / f"output_{worker_id}.log").read_text()
         assert f"stderr of {worker_id}" in (messages / f"message_{worker_id}.log").read_text()
+
+
+def test_records_of_the_users_own_logger_keep_its_name_and_level(rsh, caplog):
+    worker_ids = rsh.start_local_workers(worker_loop=loops.wl_log_custom_logger, n_workers=1,
+                                         lgr_thresholds={"mypkg": "debug"})
+    wait_until(lambda: rsh.n_terminated_workers == 1, SLOW, message="the worker to terminate")
+    log = rsh.read_log()
+    assert list(log["level"]) == ["debug", "error"]
+    assert set(log["logger"]) == {"mypkg.search"}
+    assert list(log["msg"]) == [f"debug from {worker_ids[0]}", f"error from {worker_ids[0]}"]
+
+    caplog.set_level(logging.DEBUG, logger="mypkg")
+    rsh.print_log()
+    printed = [(r.name, r.levelno) for r in caplog.records if r.name.startswith("mypkg")]
+    assert printed == [("mypkg.search", logging.DEBUG), ("mypkg.search", logging.ERROR)]

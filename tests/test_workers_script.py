@@ -185,3 +185,22 @@ def test_script_worker_writes_its_message_and_output_logs(secured, shell, tmp_pa
     wait_until(lambda: secured.n_terminated_workers == 1, SLOW, message="the worker to terminate")
     assert f"stdout of {worker_id}" in (logs / f"output_{worker_id}.log").read_text()
     assert f"stderr of {worker_id}" in (logs / f"message_{worker_id}.log").read_text()
+
+
+def test_every_value_of_the_command_is_shell_quoted(secured_config, shell, tmp_path):
+    odd = tmp_path / "logs with 'quotes' and spaces"
+    odd.mkdir()
+    with rush.rsh("net work's $HOME `x`", config=secured_config) as controller:
+        try:
+            command = controller.worker_script(worker_loop=loops.wl_log_message,
+                                               lgr_thresholds={"rush": "info"},
+                                               message_log=str(odd))
+            process = shell(command)
+            assert process.wait(SLOW) == 0
+            worker_id, _ = _one_worker(controller)
+            assert states(controller) == {worker_id: "terminated"}
+            assert f"This is an info message from worker {worker_id}" in \
+                list(controller.read_log()["msg"])
+            assert (odd / f"message_{worker_id}.log").exists()
+        finally:
+            controller.reset()
