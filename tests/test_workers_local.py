@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import statistics
+import time
+import uuid
 
 import pytest
 
 import loops
+import rush
 from conftest import wait_until
 from rush.lifecycle import KILLED_MESSAGE
 from rush.startup import LOST_MESSAGE
@@ -49,6 +53,27 @@ def test_local_workers_run_the_random_search_until_100_finished(rsh):
     assert (finished["y"] >= 0.39).all()  # Branin's minimum is 0.397887
     wait_until(lambda: all_exited(rsh, worker_ids), SLOW, message="worker processes to exit")
     assert {rsh.processes[w].returncode for w in worker_ids} == {0}
+
+
+def test_four_local_workers_start_fast(config, record_property):
+    """Start-up latency: start_local_workers(n_workers=4) until wait_for_workers(4) returns
+    (goal: under 1 s on an idle machine; asserted loosely for busy CI machines)."""
+    seconds = []
+    for _ in range(5):
+        with rush.rsh(f"test-start-{uuid.uuid4().hex[:8]}", config=config) as controller:
+            try:
+                began = time.perf_counter()
+                controller.start_local_workers(worker_loop=loops.wl_sleep_until_terminated,
+                                               n_workers=4)
+                controller.wait_for_workers(4, timeout=SLOW)
+                seconds.append(time.perf_counter() - began)
+            finally:
+                controller.reset()
+    median = statistics.median(seconds)
+    record_property("start_4_local_workers_median_s", round(median, 3))
+    print(f"start_local_workers(4) -> wait_for_workers(4): median {median:.3f} s of "
+          f"{', '.join(f'{s:.3f}' for s in seconds)}")
+    assert median < 10
 
 
 # -- Local Workers / adding workers --------------------------------------------------------
