@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Sequence
 
 from ._process import die_with_parent
@@ -23,11 +24,15 @@ def start_heartbeat(network_id: str, worker_id: str, url: str, period: float,
                     expire: float) -> subprocess.Popen:
     """Start the heartbeat process of this (worker) process."""
     env = dict(os.environ, RUSH_REDIS_URL=url)
+    # the parent-death signal follows the thread that forks (a Dask task runs in a thread):
+    # only ask for it from the main thread; the loop's parent-pid check covers the rest
+    in_main = threading.current_thread() is threading.main_thread()
     return subprocess.Popen(
         [sys.executable, "-m", "rush.heartbeat", network_id, worker_id, str(os.getpid()),
          repr(float(period)), repr(float(expire))],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        preexec_fn=lambda: die_with_parent(signal.SIGTERM), close_fds=True)
+        preexec_fn=(lambda: die_with_parent(signal.SIGTERM)) if in_main else None,
+        close_fds=True)
 
 
 def run(network_id: str, worker_id: str, worker_pid: int, period: float, expire: float) -> int:

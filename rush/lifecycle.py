@@ -288,6 +288,10 @@ class WorkerLifecycle:
             tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
             logger.warning("worker %s is lost%s", worker_id,
                            f"; its stderr ends with:\n{tail}" if tail else "")
+        stranded = self._store.sweep_pending(condition)
+        if stranded:
+            logger.warning("failed %d task(s) left pending by stopped workers: %s",
+                           len(stranded), ", ".join(stranded))
         if restart_local_workers:
             to_restart = [w for w in lost if self._launch_kind(w) == "local"]
             if to_restart:

@@ -88,8 +88,8 @@ class TaskStore(NetworkLayer):
             return self.scripts.call(name, keys, args)
         except redis.exceptions.ResponseError as e:
             if _is_stopped(e):
-                raise WorkerStoppedError("this worker was stopped (killed or lost): "
-                                         "Redis refuses its task writes") from None
+                raise WorkerStoppedError("this worker no longer runs (it was killed, found lost "
+                                         "or has terminated): Redis refuses its task writes") from None
             raise
 
     def pop(self, worker_id: str, fields: Sequence[str]) -> list | None:
@@ -119,6 +119,13 @@ class TaskStore(NetworkLayer):
             "stop_worker", [k.worker_states, k.running, k.failed, k.pending(worker_id)],
             [worker_id, state, condition, k.task_prefix, k.events])
         return None if failed is None else [decode(x) for x in failed]
+
+    def sweep_pending(self, condition: bytes) -> list[str]:
+        """Fail the tasks left in pending lists of workers that no longer run."""
+        k = self.keys
+        failed = self.scripts.call("sweep_pending", [k.worker_states, k.failed],
+                                   [k.pending(""), condition, k.task_prefix, k.events])
+        return [decode(x) for x in failed]
 
     def empty_queue(self, condition: bytes) -> list[str]:
         """Move every queued task to failed with ``condition``."""

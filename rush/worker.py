@@ -155,7 +155,7 @@ class RushWorker(Rush):
         try:
             discarded = self._store.move(state, keys, fields, rows, self._worker_id)
         except WorkerStoppedError:
-            logger.warning("worker %s was stopped: discarded the results of %d task(s)",
+            logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
             return
         if discarded:

@@ -285,6 +285,28 @@ def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, make_worker
     assert other.pop_task(timeout=0)["key"] == keys[0]
 
 
+def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, make_worker,
+                                                                          caplog):
+    victim = make_worker()
+    assert rsh._store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"})) == []
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
+    # the BLMOVE lands after the sweep and the worker dies before its claim: the task
+    # would sit in a stopped worker's pending list forever, but the next sweep fails it
+    assert victim._store.pop_to_pending(victim.worker_id, 1) == keys[0]
+    with caplog.at_level(logging.WARNING, logger="rush"):
+        assert rsh.detect_lost_workers() == []
+    assert rsh.failed_tasks == [keys[0]] and rsh.queued_tasks == keys[1:]
+    assert rsh.read_hash(keys[0], "condition", flatten=False)["condition"] == {
+        "message": "Worker has crashed or was killed"}
+    assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
+    assert "left pending" in caplog.text
+    # a running worker's pending task is left to its claim
+    alive = make_worker()
+    assert alive._store.pop_to_pending(alive.worker_id, 1) == keys[1]
+    rsh.detect_lost_workers()
+    assert alive._store.claim_pending(alive.worker_id, ["xs"])[0] in (keys[1], keys[1].encode())
+
+
 def test_claim_with_an_empty_pending_list(rsh, worker):
     assert worker._store.claim_pending(worker.worker_id, ["xs"]) is None
     key = rsh.push_tasks([{"x": 1}])[0]
