@@ -48,13 +48,27 @@ def run(network_id: str, worker_id: str, worker_pid: int, period: float, expire:
     try:
         while os.getppid() == worker_pid:
             client.set(beat, worker_pid, px=int(expire * 1000))
-            if client.blpop([kill], timeout=period) is not None:
+            if _wait_for_kill(client, kill, period, worker_pid):
                 os.kill(worker_pid, signal.SIGKILL)
                 return 0
         return 0
     finally:
         _forget(client, beat)  # the worker is gone: let the controller see it at once
         client.close()
+
+
+def _wait_for_kill(client, kill: str, period: float, worker_pid: int) -> bool:
+    """Block on the kill channel for ``period`` s, in short blocks (one BLPOP longer than
+    the client's socket timeout would time out and be retried, and the key never
+    refreshed), checking between them that the worker lives. True when a kill came."""
+    from .waiting import block_slices
+
+    for block in block_slices(period):
+        if client.blpop([kill], timeout=block) is not None:
+            return True
+        if os.getppid() != worker_pid:
+            return False
+    return False
 
 
 def _forget(client, beat: str) -> None:

@@ -13,6 +13,7 @@ from .errors import WorkerStoppedError
 from .keys import NetworkKeys
 from .scripts import Scripts
 from .states import TaskState
+from .waiting import block_slices
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
 _LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
@@ -98,9 +99,12 @@ class TaskStore(NetworkLayer):
 
     def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
         """Block up to ``timeout`` s for a queued task and move it to the worker's pending list."""
-        key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id), timeout,
-                                 "LEFT", "RIGHT")
-        return None if key is None else decode(key)
+        for block in block_slices(timeout):  # short blocks: see MAX_BLOCK_SECONDS
+            key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id), block,
+                                     "LEFT", "RIGHT")
+            if key is not None:
+                return decode(key)
+        return None
 
     def claim_pending(self, worker_id: str, fields: Sequence[str]) -> list | None:
         """Mark the task in the worker's pending list running: ``[key, *values]``."""

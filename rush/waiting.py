@@ -4,7 +4,7 @@ channel, which the scripts notify when tasks finish or fail and workers change s
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import redis
 
@@ -12,6 +12,23 @@ import redis
 #: everything, e.g. a process dying), and at most once per ``MIN_CHECK_INTERVAL``.
 MAX_WAIT_SLICE = 0.5
 MIN_CHECK_INTERVAL = 0.01
+#: Longest single block of a blocking command (BLPOP, BLMOVE): well under the client's
+#: socket timeout (redis-py >= 6 defaults it to 5 s; a longer block times out, is retried,
+#: times out again ... for minutes).
+MAX_BLOCK_SECONDS = 1.0
+#: Shortest block: Redis reads a timeout that rounds to 0 ms as "block forever".
+MIN_BLOCK_SECONDS = 0.01
+
+
+def block_slices(timeout: float) -> Iterator[float]:
+    """Lengths of the blocks a blocking command waits in, adding up to ``timeout`` s,
+    each between ``MIN_BLOCK_SECONDS`` and ``MAX_BLOCK_SECONDS``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        yield min(max(remaining, MIN_BLOCK_SECONDS), MAX_BLOCK_SECONDS)
 
 
 class EventWaiter:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,31 @@ def test_reset_kills_every_worker_and_removes_every_key(rsh):
     wait_until(lambda: not list(rsh.connector.scan_iter(match=rsh.keys.pattern())), SLOW,
                message="no key of the network left")
     assert rsh.n_workers == 0 and rsh.worker_info.empty
+
+
+def test_heartbeat_period_longer_than_the_socket_timeout_keeps_beating(rsh):
+    # redis-py >= 6 gives every client a 5 s socket timeout: one BLPOP blocking for the
+    # whole period would time out, be retried, and never refresh the key
+    worker_ids = rsh.start_local_workers(worker_loop=loops.wl_sleep_until_terminated,
+                                         n_workers=1, heartbeat_period=5.5, heartbeat_expire=7)
+    rsh.wait_for_workers(1, timeout=SLOW)
+    beat = rsh.keys.heartbeat(worker_ids[0])
+    lowest = [rsh.connector.pttl(beat)]
+
+    def refreshed() -> bool:
+        ttl = rsh.connector.pttl(beat)
+        lowest[0] = min(lowest[0], ttl)
+        return ttl > lowest[0] + 1000
+
+    wait_until(refreshed, 12, interval=0.1, message="the heartbeat to refresh its key")
+    assert rsh.detect_lost_workers() == []
+    rsh.stop_workers(worker_ids=worker_ids)  # the kill channel still answers at once
+    assert states(rsh) == {worker_ids[0]: "killed"}
+
+
+def test_pop_task_blocking_longer_than_the_socket_timeout_returns(worker):
+    began = time.monotonic()
+    assert worker.pop_task(timeout=5.5) is None
+    assert 5.4 < time.monotonic() - began < 9
+    key = worker.push_tasks([{"x1": 1.0}])[0]
+    assert worker.pop_task(timeout=5.5)["key"] == key
