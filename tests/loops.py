@@ -152,7 +152,7 @@ def wl_print_both(rush) -> None:
 def wl_raise_mid_task(rush) -> None:
     """Start a task, then raise out of the loop."""
     rush.push_running_tasks(xss=[{"x1": 1.0}])
-    1 / 0
+    _ = 1 / 0  # the loop crashes mid-task
 
 
 def wl_log_custom_logger(rush) -> None:

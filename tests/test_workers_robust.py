@@ -247,3 +247,6 @@ def test_pop_task_blocking_longer_than_the_socket_timeout_returns(worker):
     assert 5.4 < time.monotonic() - began < 9
     key = worker.push_tasks([{"x1": 1.0}])[0]
     assert worker.pop_task(timeout=5.5)["key"] == key
+    began = time.monotonic()
+    assert worker.pop_task(timeout=0.0004) is None  # 0 ms would mean "forever" to Redis
+    assert time.monotonic() - began < 5

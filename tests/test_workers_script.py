@@ -88,7 +88,7 @@ def test_script_worker_runs_the_random_search(secured, shell, caplog):
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
     process = shell(command)
-    worker_id, pid = _one_worker(secured)
+    _one_worker(secured)
 
     row = secured.worker_info.iloc[0]
     assert not row["remote"] and not row["heartbeat"]
