@@ -83,7 +83,8 @@ class WorkerLifecycle:
 
     def start_local_workers(self, worker_loop: Callable, n_workers: int | None = None,
                             globals: Any = None, packages: Sequence[str] | None = None,
-                            lgr_thresholds: dict[str, str] | None = None, lgr_buffer_size: int = 0,
+                            lgr_thresholds: dict[str, str] | None = None,
+                            lgr_buffer_size: int | None = None,  # None: the plan's, else 0
                             supervise: bool = True, heartbeat_period: float | None = None,
                             heartbeat_expire: float | None = None, message_log: str | None = None,
                             output_log: str | None = None, **kwargs: Any) -> list[str]:
@@ -122,7 +123,7 @@ class WorkerLifecycle:
                              executor: Any = None, globals: Any = None,
                              packages: Sequence[str] | None = None,
                              lgr_thresholds: dict[str, str] | None = None,
-                             lgr_buffer_size: int = 0, heartbeat_period: float | None = None,
+                             lgr_buffer_size: int | None = None, heartbeat_period: float | None = None,
                              heartbeat_expire: float | None = None,
                              message_log: str | None = None, output_log: str | None = None,
                              **kwargs: Any) -> list[str]:

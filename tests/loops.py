@@ -159,3 +159,10 @@ def wl_log_custom_logger(rush) -> None:
     """A debug record on a logger of the user's own package."""
     logging.getLogger("mypkg.search").debug("debug from %s", rush.worker_id)
     logging.getLogger("mypkg.search").error("error from %s", rush.worker_id)
+
+
+def wl_log_then_block(rush, release: str) -> None:
+    """Three info records, then a running task that blocks until ``release`` exists."""
+    for i in range(3):
+        logging.getLogger("rush").info("buffered %d", i)
+    wl_block_in_task(rush, release)

@@ -90,3 +90,18 @@ def test_large_start_arguments_need_large_objects_path(rsh, config, tmp_path, pl
     assert len(list(tmp_path.glob("*.pkl"))) == 1
     stored = rsh.connector.get(rsh.keys.start_args_blob(rsh.connector.get(rsh.keys.start_args).decode()))
     assert len(stored) < 1024  # only the path went to Redis
+
+
+def test_plan_buffer_size_reaches_local_workers(rsh, config, tmp_path, plan):
+    rush.rush_plan(config=config, lgr_thresholds={"rush": "info"}, lgr_buffer_size=1000)
+    release = tmp_path / "release"
+    rsh.start_local_workers(worker_loop=loops.wl_log_then_block, n_workers=1,
+                            release=str(release))
+    wait_until(lambda: rsh.n_running_tasks == 1, SLOW, message="the worker inside its task")
+    assert not any(m.startswith("buffered") for m in rsh.read_log()["msg"])  # still buffered
+
+    release.touch()
+
+    wait_until(lambda: rsh.n_terminated_workers == 1, SLOW, message="the worker to terminate")
+    assert [m for m in rsh.read_log()["msg"] if m.startswith("buffered")] == \
+        ["buffered 0", "buffered 1", "buffered 2"]
