@@ -26,26 +26,29 @@ def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
     """Flat records, one per task: inner names of spread fields become keys, then
     ``worker_id``/``condition``/other fields, then ``keys``. ``values`` is flat, F per key."""
     nf = len(fields)
-    spread = [f in SPREAD_FIELDS for f in fields]
+    # Per field, decided once (not per value): its offset, name, text or pickle, spread.
+    plan = [(j, f, f == "worker_id", f in SPREAD_FIELDS) for j, f in enumerate(fields)]
     out = []
+    base = 0
     for i, key in enumerate(keys):
         rec: dict[str, Any] = {}
-        for j in range(nf):
-            raw = values[i * nf + j]
+        for j, field, is_text, spread in plan:
+            raw = values[base + j]
             if raw is None:
-                if not spread[j]:
-                    rec.setdefault(fields[j], None)  # a requested field is always a column
+                if not spread:
+                    rec.setdefault(field, None)  # a requested field is always a column
                 continue
-            value = decode_value(fields[j], raw)
-            if spread[j] and isinstance(value, dict):
+            value = raw.decode() if is_text else loads(raw)
+            if spread and isinstance(value, dict):
                 rec.update(value)
             else:
-                rec[fields[j]] = value
+                rec[field] = value
         if extra:
             for name, column in extra.items():
                 rec[name] = column[i]
         rec["keys"] = key
         out.append(rec)
+        base += nf
     return out
 
 

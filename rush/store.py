@@ -17,10 +17,16 @@ from .waiting import block_slices
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
 _LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
+# Per-state lookups on the hot path (one dict lookup instead of Enum comparisons or an
+# Enum construction per call). Keyed by the member and by its value: a str Enum member
+# hashes by its name, so "running" and TaskState.RUNNING are two different dict keys.
+_KIND = {**{s: "list" if s in _LIST_STATES else "set" for s in TaskState},
+         **{s.value: "list" if s in _LIST_STATES else "set" for s in TaskState}}
+_NOTIFY = {s: s in (TaskState.FINISHED, TaskState.FAILED) for s in TaskState}
 
 
 def _kind(state: TaskState) -> str:
-    return "list" if state in _LIST_STATES else "set"
+    return _KIND[state] if state in _KIND else ("list" if state in _LIST_STATES else "set")
 
 
 def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
@@ -46,24 +52,34 @@ class NetworkLayer:
 class TaskStore(NetworkLayer):
     """Reads and writes the tasks of one network."""
 
+    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
+                 config: RedisConfig) -> None:
+        super().__init__(client, keys, scripts, config)
+        by_value = {"queued": keys.queued, "running": keys.running,
+                    "finished": keys.finished, "failed": keys.failed}
+        self._collections = {**by_value, **{s: by_value[s.value] for s in TaskState}}
+
     def collection(self, state: TaskState | str) -> str:
         """The Redis key of the collection holding tasks in ``state``."""
-        k = self.keys
-        return {"queued": k.queued, "running": k.running, "finished": k.finished,
-                "failed": k.failed}[TaskState(state).value]
+        try:
+            return self._collections[state]
+        except (KeyError, TypeError):
+            return self._collections[TaskState(state).value]  # ValueError for unknown states
 
     # -- writes --------------------------------------------------------------------
 
     def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
                rows: Sequence[Row], worker_id: str = "") -> None:
         """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically."""
+        k = self.keys
+        prefix = k.task_prefix
+        script_keys = [k.all_tasks, self.collection(state), k.worker_states]
         args: list = [_kind(state), worker_id, self._channel_for(state), len(fields), *fields]
         for key, row in zip(keys, rows):
+            script_keys.append(prefix + key)
             args.append(key)
             args.extend(row)
-        hashes = [self.keys.task(key) for key in keys]
-        self._call_as_worker("create_tasks", [self.keys.all_tasks, self.collection(state),
-                                              self.keys.worker_states, *hashes], args)
+        self._call_as_worker("create_tasks", script_keys, args)
 
     def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
              rows: Sequence[Row], worker_id: str = "") -> list[str]:
@@ -71,18 +87,22 @@ class TaskStore(NetworkLayer):
 
         Returns the keys that were not running and so were left alone.
         """
-        args: list = [_kind(state), worker_id, self.keys.events, len(fields), *fields]
+        k = self.keys
+        prefix = k.task_prefix
+        script_keys = [k.running, self.collection(state), k.worker_states]
+        args: list = [_kind(state), worker_id, k.events, len(fields), *fields]
         for key, row in zip(keys, rows):
+            script_keys.append(prefix + key)
             args.append(key)
             args.extend(row)
-        hashes = [self.keys.task(key) for key in keys]
-        discarded = self._call_as_worker(
-            "move_tasks", [self.keys.running, self.collection(state), self.keys.worker_states,
-                           *hashes], args)
-        return [decode(k) for k in discarded]
+        discarded = self._call_as_worker("move_tasks", script_keys, args)
+        return [decode(x) for x in discarded] if discarded else []
 
     def _channel_for(self, state: TaskState) -> str:
-        return self.keys.events if state in (TaskState.FINISHED, TaskState.FAILED) else ""
+        notify = _NOTIFY.get(state)
+        if notify is None:
+            notify = state in (TaskState.FINISHED, TaskState.FAILED)
+        return self.keys.events if notify else ""
 
     def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
         try:

@@ -43,7 +43,7 @@ def key_list(name: str, value: Any) -> list[str]:
     """Task keys: a str is one key, else a list of str."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
+    if not isinstance(value, (list, tuple)) or not _all_str(value):
         raise TypeError(f"{name} must be a str or a list of str")
     return list(value)
 
@@ -57,9 +57,18 @@ def field_list(name: str, value: Any) -> tuple[str, ...]:
     """Field names: a str is one field, else a sequence of str."""
     if isinstance(value, str):
         return (value,)
-    if not isinstance(value, (list, tuple)) or not all(isinstance(f, str) for f in value):
+    if not isinstance(value, (list, tuple)) or not _all_str(value):
         raise TypeError(f"{name} must be a str or a list of str")
     return tuple(value)
+
+
+def _all_str(items: list | tuple) -> bool:
+    # A plain loop: all() over a generator costs more than the check itself for the
+    # one-key lists of a worker's loop (called on every finish_tasks/pop_task).
+    for item in items:
+        if not isinstance(item, str):
+            return False
+    return True
 
 
 def positive_number(name: str, value: Any, allow_zero: bool = True) -> float:
