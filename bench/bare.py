@@ -152,10 +152,9 @@ def _records(keys: list[bytes], rows: list) -> list[dict]:
             rec.update(loads(xs_extra))
         if ys_extra is not None:
             rec.update(loads(ys_extra))
-        if worker_id is not None:
-            rec["worker_id"] = worker_id.decode()
-        if condition is not None:
-            rec["condition"] = loads(condition)
+        # like rush, a requested non-spread field is always a column (None when absent)
+        rec["worker_id"] = None if worker_id is None else worker_id.decode()
+        rec["condition"] = None if condition is None else loads(condition)
         rec["keys"] = key.decode()
         recs.append(rec)
     return recs
