@@ -22,7 +22,7 @@ from bench.timing import ratio
 
 #: Sizes per mode: W1/W2 tasks per repetition, repetitions, W3 tasks, W4 tasks, peers.
 SIZES: dict[str, dict[str, Any]] = {
-    "full": dict(n=10_000, reps=7, w3_n=100_000, w3_reps=5, w3_incr=1_000, w4_n=20_000,
+    "full": dict(n=10_000, reps=9, w3_n=100_000, w3_reps=5, w3_incr=1_000, w4_n=20_000,
                  w4_workers=[1, 2, 4, 8], optuna=1_000, rq_simple=2_000, rq_fork=300,
                  dask=5_000),
     "quick": dict(n=2_000, reps=5, w3_n=100_000, w3_reps=3, w3_incr=1_000, w4_n=5_000,
