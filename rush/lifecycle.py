@@ -365,8 +365,9 @@ class WorkerLifecycle:
 
     def read_log(self, worker_ids: str | Sequence[str] | None = None,
                  time_difference: bool = False) -> "pd.DataFrame":
-        """Every log record the workers stored: ``worker_id, level, timestamp, logger,
-        caller, msg`` (+ ``time_difference``, seconds since the worker's previous record)."""
+        """Every log record the workers stored: ``worker_id, level, timestamp`` (UTC),
+        ``logger, caller, msg`` (+ ``time_difference``, seconds since the worker's previous
+        record)."""
         ids = id_list("worker_ids", worker_ids) or self.worker_ids
         raw = self._registry.read_logs(ids, [0] * len(ids))
         per_worker = {w: log_records.parse(r) for w, r in zip(ids, raw)}
@@ -374,7 +375,7 @@ class WorkerLifecycle:
 
     def print_log(self) -> None:
         """Emit the log records not printed before, through their original Python logger,
-        as ``[worker_id] [timestamp] msg``."""
+        as ``[worker_id] [timestamp] msg`` (timestamp in UTC)."""
         ids = self.worker_ids
         starts = [self._log_cursor.get(w, 0) for w in ids]
         for worker_id, start, raw in zip(ids, starts, self._registry.read_logs(ids, starts)):

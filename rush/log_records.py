@@ -89,7 +89,7 @@ def log_frame(per_worker: dict[str, list[dict]], time_difference: bool) -> "pd.D
         return pd.DataFrame(columns=columns)
     df = pd.DataFrame.from_records(rows, columns=list(LOG_COLUMNS))
     seconds = df["timestamp"].astype("float64")
-    df["timestamp"] = pd.to_datetime(seconds, unit="s")
+    df["timestamp"] = pd.to_datetime(seconds, unit="s", utc=True)
     if time_difference:
         df["time_difference"] = seconds.groupby(df["worker_id"]).diff()
     return df
@@ -99,6 +99,7 @@ def emit(worker_id: str, record: dict[str, Any]) -> None:
     """Print one stored record through its original Python logger."""
     import datetime as dt
 
-    stamp = dt.datetime.fromtimestamp(record["timestamp"]).isoformat(sep=" ", timespec="milliseconds")
+    stamp = dt.datetime.fromtimestamp(record["timestamp"], tz=dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S.%f")[:-3]  # UTC, like read_log's timestamps
     level = LEVELS.get(record["level"], logging.INFO)
     logging.getLogger(record["logger"]).log(level, "[%s] [%s] %s", worker_id, stamp, record["msg"])

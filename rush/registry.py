@@ -91,11 +91,13 @@ class WorkerRegistry(NetworkLayer):
         return bool(self.client.sismember(self.keys.terminate, worker_id))
 
     def send_kill(self, worker_ids: Sequence[str]) -> None:
-        """Push a kill signal to the kill channel of each worker (read by its heartbeat)."""
+        """Push a kill signal to the kill channel of each worker (read by its heartbeat), and
+        void any unused launch token, so an engine run that starts only now stays out."""
         pipe = self.client.pipeline(transaction=False)
         for worker_id in worker_ids:
             pipe.rpush(self.keys.kill(worker_id), "kill")
             pipe.expire(self.keys.kill(worker_id), 3600)
+            pipe.delete(self.keys.launch(worker_id))
         pipe.execute()
 
     def heartbeats_alive(self, worker_ids: Sequence[str]) -> list[bool]:
