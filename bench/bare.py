@@ -36,6 +36,7 @@ class Bare:
         self.worker_id = worker_id
         self.all_tasks, self.queued, self.running = k.all_tasks, k.queued, k.running
         self.finished, self.states, self.events = k.finished, k.worker_states, k.events
+        self.terminate = k.terminate
         self.prefix = k.task_prefix
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
@@ -54,12 +55,13 @@ class Bare:
         create, move, wid = self.create_sha, self.move_sha, self.worker_id
         all_tasks, running, finished = self.all_tasks, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
+        terminate = self.terminate
         for _ in range(n):
             key = str(uuid.uuid4())
-            evalsha(create, 4, all_tasks, running, states, prefix + key,
+            evalsha(create, 5, all_tasks, running, states, terminate, prefix + key,
                     "set", wid, "", 3, "xs", "xs_extra", "worker_id",
                     key, pickle.dumps(xs, PROTOCOL), "", wid)
-            discarded = evalsha(move, 4, running, finished, states, prefix + key,
+            _, discarded = evalsha(move, 5, running, finished, states, terminate, prefix + key,
                                 "list", wid, events, 2, "ys", "ys_extra",
                                 key, pickle.dumps(ys, PROTOCOL), "")
             if discarded:
@@ -77,7 +79,8 @@ class Bare:
             pipe.rpush(self.all_tasks, key)
             pipe.sadd(self.running, key)
             pipe.execute()
-            client.evalsha(move, 4, self.running, self.finished, self.states, self.prefix + key,
+            client.evalsha(move, 5, self.running, self.finished, self.states, self.terminate,
+                           self.prefix + key,
                            "list", wid, self.events, 2, "ys", "ys_extra",
                            key, pickle.dumps(ys, PROTOCOL), "")
 
@@ -89,7 +92,8 @@ class Bare:
         for key in keys:
             args += (key, pickle.dumps(xs, PROTOCOL), "")
         prefix = self.prefix
-        self.client.evalsha(self.create_sha, 3 + n, self.all_tasks, self.queued, self.states,
+        self.client.evalsha(self.create_sha, 4 + n, self.all_tasks, self.queued, self.states,
+                            self.terminate,
                             *[prefix + key for key in keys], *args)
         return keys
 
@@ -97,12 +101,13 @@ class Bare:
         evalsha, claim, move, wid = self.client.evalsha, self.claim_sha, self.move_sha, self.worker_id
         queued, running, finished = self.queued, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
+        terminate = self.terminate
         loads = pickle.loads
         for _ in range(n):
             got = evalsha(claim, 4, queued, running, states, queued, wid, prefix, "xs")
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
-            evalsha(move, 4, running, finished, states, prefix + task["key"],
+            evalsha(move, 5, running, finished, states, terminate, prefix + task["key"],
                     "list", wid, events, 2, "ys", "ys_extra",
                     key, pickle.dumps(ys, PROTOCOL), "")
 

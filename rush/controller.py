@@ -279,7 +279,7 @@ class Rush(WorkerLifecycle):
         """Queue tasks with inputs ``xss``; returns their keys (workers ``pop_task()`` them)."""
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        return self._create(TaskState.QUEUED, ("xs", "xs_extra"), [xss, extras])
+        return self._create_keys(TaskState.QUEUED, ("xs", "xs_extra"), [xss, extras])
 
     def push_finished_tasks(self, xss: Sequence[dict], yss: Sequence[dict],
                             xss_extra: Sequence[dict] | None = None,
@@ -289,7 +289,7 @@ class Rush(WorkerLifecycle):
         n = len(xss)
         yss = broadcast("yss", dict_list("yss", yss), n)
         columns = [xss, yss, matching("xss_extra", xss_extra, n), matching("yss_extra", yss_extra, n)]
-        return self._create(TaskState.FINISHED, ("xs", "ys", "xs_extra", "ys_extra"), columns)
+        return self._create_keys(TaskState.FINISHED, ("xs", "ys", "xs_extra", "ys_extra"), columns)
 
     def push_failed_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
                           conditions: Sequence[dict] | None = None) -> list[str]:
@@ -298,21 +298,27 @@ class Rush(WorkerLifecycle):
         n = len(xss)
         conds = matching("conditions", conditions, n, DEFAULT_CONDITION)
         columns = [xss, matching("xss_extra", xss_extra, n), conds]
-        return self._create(TaskState.FAILED, ("xs", "xs_extra", "condition"), columns)
+        return self._create_keys(TaskState.FAILED, ("xs", "xs_extra", "condition"), columns)
 
     def _create(self, state: TaskState, fields: tuple[str, ...], columns: list[list],
-                worker_id: str = "", extra_fields: Iterable[tuple[str, str]] = ()) -> list[str]:
+                worker_id: str = "", extra_fields: Iterable[tuple[str, str]] = ()
+                ) -> tuple[list[str], bool]:
+        """Create tasks; returns their keys and whether the writing worker was told to
+        terminate."""
         n = len(columns[0])
         if n == 0:
-            return []
+            return [], False
         keys = new_keys(n)
         rows = [[encode(col[i]) for col in columns] for i in range(n)]
         for name, value in extra_fields:
             fields = fields + (name,)
             for row in rows:
                 row.append(value)
-        self._store.create(state, keys, fields, rows, worker_id)
-        return keys
+        return keys, self._store.create(state, keys, fields, rows, worker_id)
+
+    def _create_keys(self, state: TaskState, fields: tuple[str, ...], columns: list[list]
+                     ) -> list[str]:
+        return self._create(state, fields, columns)[0]
 
     def empty_queue(self) -> list[str]:
         """Move every queued task to failed (message ``"Removed from queue"``)."""

@@ -12,21 +12,16 @@ from .connection import translate_errors
 from .errors import WorkerStoppedError
 from .keys import NetworkKeys
 from .scripts import Scripts
-from .states import TaskState
+from .states import TASK_STATES, TaskState
 from .waiting import block_slices
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
 _LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
-# Per-state lookups on the hot path (one dict lookup instead of Enum comparisons or an
-# Enum construction per call). Keyed by the member and by its value: a str Enum member
-# hashes by its name, so "running" and TaskState.RUNNING are two different dict keys.
+# Per-state lookups on the hot path (one dict lookup instead of Enum work per call), keyed
+# by member and by value: a str Enum member hashes by its name, not by its value.
 _KIND = {**{s: "list" if s in _LIST_STATES else "set" for s in TaskState},
          **{s.value: "list" if s in _LIST_STATES else "set" for s in TaskState}}
-_NOTIFY = {s: s in (TaskState.FINISHED, TaskState.FAILED) for s in TaskState}
-
-
-def _kind(state: TaskState) -> str:
-    return _KIND[state] if state in _KIND else ("list" if state in _LIST_STATES else "set")
+_NOTIFY = {s: s in (TaskState.FINISHED, TaskState.FAILED) for s in (*TaskState, *TASK_STATES)}
 
 
 def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
@@ -69,40 +64,41 @@ class TaskStore(NetworkLayer):
     # -- writes --------------------------------------------------------------------
 
     def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-               rows: Sequence[Row], worker_id: str = "") -> None:
-        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically."""
-        k = self.keys
-        prefix = k.task_prefix
-        script_keys = [k.all_tasks, self.collection(state), k.worker_states]
-        args: list = [_kind(state), worker_id, self._channel_for(state), len(fields), *fields]
-        for key, row in zip(keys, rows):
-            script_keys.append(prefix + key)
-            args.append(key)
-            args.extend(row)
-        self._call_as_worker("create_tasks", script_keys, args)
+               rows: Sequence[Row], worker_id: str = "") -> bool:
+        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically.
 
-    def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-             rows: Sequence[Row], worker_id: str = "") -> list[str]:
-        """Move running tasks to ``state`` (finished or failed), writing ``rows``.
-
-        Returns the keys that were not running and so were left alone.
+        Returns whether the writing worker was told to terminate (False for a controller).
         """
         k = self.keys
         prefix = k.task_prefix
-        script_keys = [k.running, self.collection(state), k.worker_states]
-        args: list = [_kind(state), worker_id, k.events, len(fields), *fields]
+        script_keys = [k.all_tasks, self.collection(state), k.worker_states, k.terminate]
+        args: list = [_KIND[state], worker_id, self._channel_for(state), len(fields), *fields]
         for key, row in zip(keys, rows):
             script_keys.append(prefix + key)
             args.append(key)
             args.extend(row)
-        discarded = self._call_as_worker("move_tasks", script_keys, args)
-        return [decode(x) for x in discarded] if discarded else []
+        return bool(self._call_as_worker("create_tasks", script_keys, args)[1])
+
+    def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
+             rows: Sequence[Row], worker_id: str = "") -> tuple[list[str], bool]:
+        """Move running tasks to ``state`` (finished or failed), writing ``rows``.
+
+        Returns the keys that were not running and so were left alone, and whether the
+        writing worker was told to terminate.
+        """
+        k = self.keys
+        prefix = k.task_prefix
+        script_keys = [k.running, self.collection(state), k.worker_states, k.terminate]
+        args: list = [_KIND[state], worker_id, k.events, len(fields), *fields]
+        for key, row in zip(keys, rows):
+            script_keys.append(prefix + key)
+            args.append(key)
+            args.extend(row)
+        terminate, discarded = self._call_as_worker("move_tasks", script_keys, args)
+        return ([decode(x) for x in discarded] if discarded else []), bool(terminate)
 
     def _channel_for(self, state: TaskState) -> str:
-        notify = _NOTIFY.get(state)
-        if notify is None:
-            notify = state in (TaskState.FINISHED, TaskState.FAILED)
-        return self.keys.events if notify else ""
+        return self.keys.events if _NOTIFY[state] else ""
 
     def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
         try:

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import subprocess
+import time
 from typing import Any, Sequence
 
 from . import frames
@@ -23,6 +24,9 @@ from .validation import broadcast, dict_list, either, field_list, key_list, matc
 from .worker_ids import new_worker_id
 
 logger = logging.getLogger("rush")
+
+#: How long the terminate flag reported by a task write stands for a fresh read.
+TERMINATE_HINT_SECONDS = 0.05
 
 
 class RushWorker(Rush):
@@ -47,6 +51,7 @@ class RushWorker(Rush):
                                                                        heartbeat_expire)
         self.remote = bool(remote)
         self._heartbeat: subprocess.Popen | None = None
+        self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
         if _register:
             self._register()
 
@@ -100,7 +105,17 @@ class RushWorker(Rush):
 
     @property
     def terminated(self) -> bool:
-        """True once the controller told this worker to terminate (or stopped it)."""
+        """True once the controller told this worker to terminate (or stopped it).
+
+        Task writes bring the flag back with their reply: the first read right after one
+        (within ``TERMINATE_HINT_SECONDS``) costs no round trip, so ``while not
+        worker.terminated:`` loops stay at two round trips per task. That read may miss a
+        flag raised in those few milliseconds; the next one sees it.
+        """
+        flag, seen = self._terminate_hint
+        self._terminate_hint = (flag, float("-inf"))  # a hint answers one read only
+        if flag or time.monotonic() - seen < TERMINATE_HINT_SECONDS:
+            return flag
         flag, state = self._registry.terminate_state(self._worker_id)
         return flag or state != WorkerState.RUNNING.value
 
@@ -118,9 +133,12 @@ class RushWorker(Rush):
         """
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        return self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras],
-                            worker_id=self._worker_id,
-                            extra_fields=[("worker_id", self._worker_id)])
+        keys, terminate = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras],
+                                       worker_id=self._worker_id,
+                                       extra_fields=[("worker_id", self._worker_id)])
+        if keys:
+            self._terminate_hint = (terminate, time.monotonic())
+        return keys
 
     def finish_tasks(self, keys: str | Sequence[str], yss: Sequence[dict],
                      yss_extra: Sequence[dict] | None = None,
@@ -153,11 +171,12 @@ class RushWorker(Rush):
             return
         rows = [[dumps(c[i]) if c[i] is not None else "" for c in columns] for i in range(len(keys))]
         try:
-            discarded = self._store.move(state, keys, fields, rows, self._worker_id)
+            discarded, terminate = self._store.move(state, keys, fields, rows, self._worker_id)
         except WorkerStoppedError:
             logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
             return
+        self._terminate_hint = (terminate, time.monotonic())
         if discarded:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
                            len(discarded), ", ".join(discarded[:5]) + (" ..." if len(discarded) > 5 else ""))

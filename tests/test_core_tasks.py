@@ -583,3 +583,17 @@ def test_one_round_trip_per_call(rsh, worker):
         if n > 1:
             too_many[name] = n
     assert too_many == {}
+
+
+def test_terminated_rides_on_the_reply_of_task_writes(rsh, worker):
+    # right after a write the first read is free; the next one asks Redis
+    keys = worker.push_running_tasks([{"x": 1}])
+    assert count_round_trips(worker, lambda: worker.terminated) == 0
+    assert count_round_trips(worker, lambda: worker.terminated) == 1
+    # a flag raised before a write comes back with that write's reply
+    rsh.stop_workers(type="terminate", worker_ids=worker.worker_id)
+    worker.finish_tasks(keys, [{"y": 1}])
+    flag = []
+    assert count_round_trips(worker, lambda: flag.append(worker.terminated)) == 0
+    assert flag == [True]
+    assert worker.terminated is True

@@ -4,14 +4,16 @@
 -- KEYS[1]    running                       (set)
 -- KEYS[2]    destination                   (list: finished | set: failed)
 -- KEYS[3]    worker states                 (hash worker_id -> state)
--- KEYS[4..]  one task hash per task        (hash)
+-- KEYS[4]    workers told to terminate     (set)
+-- KEYS[5..]  one task hash per task        (hash)
 -- ARGV[1]    destination kind: "list" or "set"
 -- ARGV[2]    worker id that writes, or "" (a controller); the worker must be "running"
 -- ARGV[3]    pub/sub channel to notify
 -- ARGV[4]    F, the number of fields
 -- ARGV[5 .. 4+F]   field names
 -- then per task: the public key and F values ("" = field absent)
--- Returns the keys that were not running (discarded), or the error WORKER_STOPPED.
+-- Returns {1 if the writing worker was told to terminate else 0, the keys that were not
+-- running (discarded)}, or the error WORKER_STOPPED.
 
 local worker_id = ARGV[2]
 if worker_id ~= "" and redis.call("HGET", KEYS[3], worker_id) ~= "running" then
@@ -20,7 +22,7 @@ end
 local nf = tonumber(ARGV[4])
 local at = 5 + nf
 local discarded = {}
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   local key = ARGV[at]
   if redis.call("SREM", KEYS[1], key) == 1 then
     local pairs = {}
@@ -44,7 +46,11 @@ for i = 4, #KEYS do
   end
   at = at + 1 + nf
 end
-if #discarded < #KEYS - 3 then
+if #discarded < #KEYS - 4 then
   redis.call("PUBLISH", ARGV[3], "tasks")
 end
-return discarded
+local terminate = 0
+if worker_id ~= "" then
+  terminate = redis.call("SISMEMBER", KEYS[4], worker_id)
+end
+return {terminate, discarded}
