@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,26 +120,37 @@ CONTROLLER = textwrap.dedent("""
 """)
 
 
-def _run_controller(tmp_path, network_id, config, supervise: bool) -> tuple[subprocess.Popen, list[int]]:
+@contextmanager
+def controller_process(tmp_path, network_id, config, supervise: bool):
+    """A controller in its own process that started 2 local workers: yields the process and
+    the worker pids; kills whatever is left of them afterwards, even when the test fails."""
     script = tmp_path / "controller.py"
     script.write_text(CONTROLLER)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
     process = subprocess.Popen([sys.executable, str(script), network_id, config.url,
                                 "1" if supervise else "0"], env=env, stdout=subprocess.PIPE,
                                stdin=subprocess.DEVNULL)
-    ready, _, _ = select.select([process.stdout], [], [], SLOW)
-    if not ready:
-        process.kill()
+    worker_pids: list[int] = []
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], SLOW)
+        if not ready:
+            pytest.fail("the controller did not start its workers")
+        worker_pids = [int(p) for p in process.stdout.readline().split()]
+        assert len(worker_pids) == 2
+        yield process, worker_pids
+    finally:
+        if process.poll() is None:
+            process.kill()
         process.wait()
-        pytest.fail("the controller did not start its workers")
-    worker_pids = [int(p) for p in process.stdout.readline().split()]
-    assert len(worker_pids) == 2
-    return process, worker_pids
+        process.stdout.close()
+        for pid in worker_pids:  # never leave an orphan behind
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_supervised_workers_die_with_a_sigkilled_controller(rsh, config, network_id, tmp_path):
-    controller, worker_pids = _run_controller(tmp_path, network_id, config, supervise=True)
-    try:
+    with controller_process(tmp_path, network_id, config, supervise=True) as (controller,
+                                                                              worker_pids):
         assert sorted(pids(rsh).values()) == sorted(worker_pids)
         assert all(pid_alive(p) for p in worker_pids)
 
@@ -147,20 +159,12 @@ def test_supervised_workers_die_with_a_sigkilled_controller(rsh, config, network
 
         wait_until(lambda: not any(pid_alive(p) for p in worker_pids), SLOW,
                    message="the supervised workers to die")
-    finally:
-        if controller.poll() is None:
-            controller.kill()
-            controller.wait()
-        controller.stdout.close()
-        for pid in worker_pids:  # never leave an orphan behind, even when the test fails
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_unsupervised_workers_outlive_the_controller_and_can_still_be_killed(
         rsh, config, network_id, tmp_path):
-    controller, worker_pids = _run_controller(tmp_path, network_id, config, supervise=False)
-    try:
+    with controller_process(tmp_path, network_id, config, supervise=False) as (controller,
+                                                                               worker_pids):
         controller.send_signal(signal.SIGKILL)
         controller.wait(SLOW)
         done = rsh.n_finished_tasks
@@ -174,14 +178,6 @@ def test_unsupervised_workers_outlive_the_controller_and_can_still_be_killed(
         assert set(states(rsh).values()) == {"killed"}
         wait_until(lambda: not any(pid_alive(p) for p in worker_pids), SLOW,
                    message="the killed workers to leave")
-    finally:
-        if controller.poll() is None:
-            controller.kill()
-            controller.wait()
-        controller.stdout.close()
-        for pid in worker_pids:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_workers_started_from_a_thread_outlive_the_thread(rsh):
