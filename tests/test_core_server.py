@@ -4,7 +4,6 @@ connecting: fast failure, redaction, outages."""
 from __future__ import annotations
 
 import logging
-import os
 import stat
 import subprocess
 import threading
