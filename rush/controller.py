@@ -63,6 +63,9 @@ class Rush(WorkerLifecycle):
     stops workers. Every property is at most one Redis round trip.
     """
 
+    _finished_cache: dict[tuple[str, ...], tuple[int, Any]]  # fields -> (cursor, frame)
+    _new_cursor: int  # position in the finished list of fetch_new_tasks
+
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
         self._network_id = _check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
         self._config = resolve_config(config)
@@ -196,7 +199,7 @@ class Rush(WorkerLifecycle):
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         if ids is not None and n is not None and n > len(ids):
             raise ValueError(f"n ({n}) is larger than len(worker_ids) ({len(ids)})")
-        wanted = len(ids) if n is None else n
+        wanted = n if n is not None else len(ids or ())
         timeout = plan_value("start_worker_timeout") if timeout is None else timeout
         if timeout is not None:
             positive_number("timeout", timeout)
@@ -378,7 +381,7 @@ class Rush(WorkerLifecycle):
         names = field_list("fields", fields)
         keys, counts, values, vanished = self._store.read(states, names)
         frames.warn_vanished(vanished)
-        extra = None
+        extra: dict[str, Sequence[Any]] | None = None
         if state_column:
             extra = {"state": [s.value for s, c in zip(states, counts) for _ in range(c)]}
         return frames.frame(frames.records(keys, names, values, extra))
@@ -443,7 +446,7 @@ class Rush(WorkerLifecycle):
 
     def reset_cache(self) -> None:
         """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""
-        self._finished_cache: dict[tuple[str, ...], tuple[int, Any]] = {}
+        self._finished_cache = {}
         self._new_cursor = 0
 
     # -- waiting -------------------------------------------------------------------
@@ -466,7 +469,7 @@ class Rush(WorkerLifecycle):
             remaining.difference_update(settled)
             return not remaining or n_running == 0
 
-        sweep = self.detect_lost_workers if detect_lost_workers else None
+        sweep = (lambda: self.detect_lost_workers()) if detect_lost_workers else None
         if not self._waiter.wait(done, timeout, on_slice=sweep):
             raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
                                f"after {timeout} s")

@@ -66,7 +66,8 @@ def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig 
     from . import server
 
     config = resolve_config(config)
-    embedded = server._default_server is not None and server._default_server.config == config
+    embedded_server = server._default_server
+    embedded = embedded_server is not None and embedded_server.config == config
     controller = rsh(f"demo-{uuid.uuid4().hex[:8]}", config=config)
     print(f"rush demo: random search on Branin with {n_workers} local workers, "
           f"{n_evaluations} evaluations", file=out)
@@ -84,8 +85,8 @@ def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig 
     finally:
         controller.reset()
         controller.close()
-        if embedded:
-            server._default_server.stop()
+        if embedded_server is not None and embedded:
+            embedded_server.stop()
 
 
 def _watch(controller, n_evaluations: int, out: TextIO) -> None:

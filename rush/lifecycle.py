@@ -31,6 +31,12 @@ from .worker_options import WorkerOptions
 
 if TYPE_CHECKING:
     import pandas as pd
+    import redis
+
+    from .config import RedisConfig
+    from .keys import NetworkKeys
+    from .registry import WorkerRegistry
+    from .store import TaskStore
 
 logger = logging.getLogger("rush")
 
@@ -53,6 +59,20 @@ class WorkerLifecycle:
 
     processes: dict[str, subprocess.Popen]
     futures: dict[str, Any]
+    if TYPE_CHECKING:  # provided by Rush, which this class is mixed into
+        keys: NetworkKeys
+        _client: redis.Redis
+        _store: TaskStore
+        _registry: WorkerRegistry
+
+        @property
+        def network_id(self) -> str: ...
+
+        @property
+        def config(self) -> RedisConfig: ...
+
+        @property
+        def worker_ids(self) -> list[str]: ...
 
     def _init_lifecycle(self) -> None:
         self._launches: dict[str, Launch] = {}
@@ -60,7 +80,13 @@ class WorkerLifecycle:
         self._log_dir: Path | None = None
         self._log_cursor: dict[str, int] = {}
         ref = weakref.ref(self)
-        self._atexit = lambda: (lambda c: c and c._reap_workers())(ref())
+
+        def reap_at_exit() -> None:
+            controller = ref()
+            if controller is not None:
+                controller._reap_workers()
+
+        self._atexit = reap_at_exit
         atexit.register(self._atexit)
 
     # -- starting ------------------------------------------------------------------

@@ -44,10 +44,13 @@ class RedisLogHandler(logging.Handler):
 
     def flush(self) -> None:
         """Push the buffered records (one RPUSH)."""
-        with self.lock:
+        self.acquire()
+        try:
             if self._buffer:
                 records, self._buffer = self._buffer, []
                 self._client.rpush(self._key, *records)
+        finally:
+            self.release()
 
     def close(self) -> None:
         try:

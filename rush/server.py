@@ -66,8 +66,11 @@ class RedisServer:
     def __init__(self, port: int | None = None, dir: str | os.PathLike | None = None,
                  appendonly: bool = False) -> None:
         self.binary = find_redis_server()
-        self._tmpdir = None if dir is not None else tempfile.TemporaryDirectory(prefix="rush-redis-")
-        self.dir = Path(dir if dir is not None else self._tmpdir.name)
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+        if dir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="rush-redis-")
+            dir = self._tmpdir.name
+        self.dir = Path(dir)
         if not self.dir.is_dir():
             raise ValueError(f"dir {str(self.dir)!r} is not an existing directory")
         self.port = port if port is not None else free_port()

@@ -86,7 +86,7 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
         try:
             _run_loop(worker, loop, args["kwargs"])
         finally:
-            if handler is not None:
+            if handler is not None and thresholds:
                 from .log_records import uninstall
 
                 uninstall(handler, thresholds)

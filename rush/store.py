@@ -19,7 +19,7 @@ Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
 _LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
 # Per-state lookups on the hot path (one dict lookup instead of Enum work per call), keyed
 # by member and by value: a str Enum member hashes by its name, not by its value.
-_KIND = {**{s: "list" if s in _LIST_STATES else "set" for s in TaskState},
+_KIND: dict[TaskState | str, str] = {**{s: "list" if s in _LIST_STATES else "set" for s in TaskState},
          **{s.value: "list" if s in _LIST_STATES else "set" for s in TaskState}}
 _NOTIFY = {s: s in (TaskState.FINISHED, TaskState.FAILED) for s in (*TaskState, *TASK_STATES)}
 
@@ -52,7 +52,7 @@ class TaskStore(NetworkLayer):
         super().__init__(client, keys, scripts, config)
         by_value = {"queued": keys.queued, "running": keys.running,
                     "finished": keys.finished, "failed": keys.failed}
-        self._collections = {**by_value, **{s: by_value[s.value] for s in TaskState}}
+        self._collections: dict[TaskState | str, str] = {**by_value, **{s: by_value[s.value] for s in TaskState}}
 
     def collection(self, state: TaskState | str) -> str:
         """The Redis key of the collection holding tasks in ``state``."""
@@ -119,7 +119,7 @@ class TaskStore(NetworkLayer):
             key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id), block,
                                      "LEFT", "RIGHT")
             if key is not None:
-                return decode(key)
+                return decode(key)  # type: ignore[arg-type]  # BLMOVE replies bytes
         return None
 
     def claim_pending(self, worker_id: str, fields: Sequence[str]) -> list | None:
@@ -158,7 +158,8 @@ class TaskStore(NetworkLayer):
         """Write fields into task hashes (one pipeline)."""
         pipe = self.client.pipeline(transaction=True)
         for key, row in zip(keys, rows):
-            mapping = {f: v for f, v in zip(fields, row) if v != ""}
+            mapping: dict[str | bytes, bytes | float | int | str] = {
+                f: v for f, v in zip(fields, row) if v != ""}
             if mapping:
                 pipe.hset(self.keys.task(key), mapping=mapping)
         pipe.execute()

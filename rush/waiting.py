@@ -46,7 +46,7 @@ class EventWaiter:
         return self._pubsub
 
     def wait(self, condition: Callable[[], bool], timeout: float | None,
-             slice_seconds: float = MAX_WAIT_SLICE, on_slice: Callable[[], None] | None = None
+             slice_seconds: float = MAX_WAIT_SLICE, on_slice: Callable[[], object] | None = None
              ) -> bool:
         """Until ``condition()`` is true (True) or ``timeout`` s pass (False; None = forever).
 

@@ -59,7 +59,7 @@ class RushWorker(Rush):
         """Record this worker as running and start its heartbeat process (if any)."""
         self._registry.register(self._worker_id, os.getpid(), self._hostname,
                                 heartbeat_expire=self.heartbeat_expire, remote=self.remote)
-        if self.heartbeat_period is not None:
+        if self.heartbeat_period is not None and self.heartbeat_expire is not None:
             from .heartbeat import start_heartbeat
 
             self._heartbeat = start_heartbeat(self.network_id, self._worker_id, self.config.url,

@@ -38,13 +38,10 @@ def default_executor() -> Any:
         return executor
     try:
         from distributed import default_client
-    except ImportError:
-        default_client = None
-    if default_client is not None:
-        try:
-            return default_client()
-        except ValueError:
-            pass
+
+        return default_client()
+    except (ImportError, ValueError):  # no Dask, or no client started
+        pass
     raise RuntimeError(
         "no executor for remote workers: start a Dask client first "
         "(from dask.distributed import Client, LocalCluster; client = Client(LocalCluster())), "
