@@ -20,6 +20,13 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
+def kill(process: subprocess.Popen) -> int:
+    """SIGKILL ``process`` (if alive) and reap it."""
+    if process.poll() is None:
+        process.kill()
+    return process.wait()
+
+
 def reap(process: subprocess.Popen, timeout: float = 5.0) -> int | None:
     """Terminate ``process`` if alive, then wait for it (SIGKILL after ``timeout``)."""
     if process.poll() is None:

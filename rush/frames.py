@@ -88,4 +88,9 @@ def warn_vanished(vanished: Sequence[str]) -> None:
     """Log the tasks whose hash disappeared (they are dropped from results)."""
     if vanished:
         logger.warning("dropped %d task(s) whose hash vanished: %s", len(vanished),
-                       ", ".join(vanished[:5]) + (" ..." if len(vanished) > 5 else ""))
+                       preview(vanished))
+
+
+def preview(keys: Sequence[str], n: int = 5) -> str:
+    """The first ``n`` keys for a log line, with "..." when there are more."""
+    return ", ".join(keys[:n]) + (" ..." if len(keys) > n else "")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import log_records
-from ._process import reap
+from ._process import kill, reap
 from .launchers import local, remote, script
 from .plan import check_n_workers, plan_value
 from .serialization import dumps
@@ -288,8 +288,7 @@ class WorkerLifecycle:
     def _kill_handle(self, worker_id: str) -> None:
         process = self.processes.get(worker_id)
         if process is not None:
-            process.kill()
-            process.wait()
+            kill(process)
         future = self.futures.get(worker_id)
         if future is not None:
             future.cancel()
@@ -430,8 +429,7 @@ class WorkerLifecycle:
             launch = self._launches.get(worker_id)
             supervised = launch is None or launch.supervise
             if process.poll() is None and (supervised or kill_unsupervised):
-                process.kill()
-                process.wait()
+                kill(process)
         if self._log_dir is not None and all(p.poll() is not None for p in self.processes.values()):
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None

@@ -70,14 +70,10 @@ class TaskStore(NetworkLayer):
         Returns whether the writing worker was told to terminate (False for a controller).
         """
         k = self.keys
-        prefix = k.task_prefix
-        script_keys = [k.all_tasks, self.collection(state), k.worker_states, k.terminate]
-        args: list = [_KIND[state], worker_id, self._channel_for(state), len(fields), *fields]
-        for key, row in zip(keys, rows):
-            script_keys.append(prefix + key)
-            args.append(key)
-            args.extend(row)
-        return bool(self._call_as_worker("create_tasks", script_keys, args)[1])
+        _, terminate = self._write_rows(
+            "create_tasks", [k.all_tasks, self.collection(state), k.worker_states, k.terminate],
+            [_KIND[state], worker_id, self._channel_for(state)], fields, keys, rows)
+        return bool(terminate)
 
     def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
              rows: Sequence[Row], worker_id: str = "") -> tuple[list[str], bool]:
@@ -87,15 +83,23 @@ class TaskStore(NetworkLayer):
         writing worker was told to terminate.
         """
         k = self.keys
-        prefix = k.task_prefix
-        script_keys = [k.running, self.collection(state), k.worker_states, k.terminate]
-        args: list = [_KIND[state], worker_id, k.events, len(fields), *fields]
+        terminate, discarded = self._write_rows(
+            "move_tasks", [k.running, self.collection(state), k.worker_states, k.terminate],
+            [_KIND[state], worker_id, k.events], fields, keys, rows)
+        return ([decode(x) for x in discarded] if discarded else []), bool(terminate)
+
+    def _write_rows(self, script: str, fixed_keys: list[str], head: list, fields: Sequence[str],
+                    keys: Sequence[str], rows: Sequence[Row]) -> list:
+        """Call a script with the layout create_tasks/move_tasks share: the fixed KEYS, then
+        one task hash per key; ARGV ``head``, the field names, then per task its key and row."""
+        prefix = self.keys.task_prefix
+        script_keys = list(fixed_keys)
+        args: list = [*head, len(fields), *fields]
         for key, row in zip(keys, rows):
             script_keys.append(prefix + key)
             args.append(key)
             args.extend(row)
-        terminate, discarded = self._call_as_worker("move_tasks", script_keys, args)
-        return ([decode(x) for x in discarded] if discarded else []), bool(terminate)
+        return self._call_as_worker(script, script_keys, args)
 
     def _channel_for(self, state: TaskState) -> str:
         return self.keys.events if _NOTIFY[state] else ""

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from . import frames
 from .config import RedisConfig
-from .controller import DEFAULT_CONDITION, Rush
+from .controller import DEFAULT_CONDITION, Rush, encode
 from .errors import WorkerStoppedError
 from ._process import reap
 from .serialization import dumps
@@ -169,7 +169,7 @@ class RushWorker(Rush):
               columns: list[list]) -> None:
         if not keys:
             return
-        rows = [[dumps(c[i]) if c[i] is not None else "" for c in columns] for i in range(len(keys))]
+        rows = [[encode(c[i]) for c in columns] for i in range(len(keys))]
         try:
             discarded, terminate = self._store.move(state, keys, fields, rows, self._worker_id)
         except WorkerStoppedError:
@@ -179,7 +179,7 @@ class RushWorker(Rush):
         self._terminate_hint = (terminate, time.monotonic())
         if discarded:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
-                           len(discarded), ", ".join(discarded[:5]) + (" ..." if len(discarded) > 5 else ""))
+                           len(discarded), frames.preview(discarded))
 
     def pop_task(self, timeout: float = 1, fields: str | Sequence[str] = ("xs",)) -> dict | None:
         """Take the oldest queued task and mark it running: ``{"key": ..., "xs": {...}}``.
