@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pickle
 import uuid
-from importlib import resources
 
 import redis
 
 from rush.keys import NetworkKeys
+from rush.scripts import SOURCES
 
 PROTOCOL = 5
 ALL_FIELDS = ("xs", "ys", "xs_extra", "ys_extra", "worker_id", "condition")
@@ -23,7 +23,8 @@ SPREAD = frozenset({"xs", "ys", "xs_extra", "ys_extra"})
 
 
 def lua_source(name: str) -> str:
-    return (resources.files("rush") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """The text rush registers for script ``name`` (its file after ``_lib.lua``)."""
+    return SOURCES[name]
 
 
 class Bare:
@@ -38,6 +39,7 @@ class Bare:
         self.finished, self.states, self.events = k.finished, k.worker_states, k.events
         self.terminate = k.terminate
         self.prefix = k.task_prefix
+        self.own_running = k.worker_running(worker_id)
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
         self.claim_sha = client.script_load(lua_source("claim_task"))
@@ -55,15 +57,15 @@ class Bare:
         create, move, wid = self.create_sha, self.move_sha, self.worker_id
         all_tasks, running, finished = self.all_tasks, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
-        terminate = self.terminate
+        terminate, own = self.terminate, self.own_running
         for _ in range(n):
             key = str(uuid.uuid4())
-            evalsha(create, 5, all_tasks, running, states, terminate, prefix + key,
-                    "set", wid, "", 3, "xs", "xs_extra", "worker_id",
+            evalsha(create, 5, all_tasks, running, states, terminate, own,
+                    wid, "running", "running", "", prefix, 3, "xs", "xs_extra", "worker_id",
                     key, pickle.dumps(xs, PROTOCOL), "", wid)
-            _, discarded = evalsha(move, 5, running, finished, states, terminate, prefix + key,
-                                "list", wid, events, 2, "ys", "ys_extra",
-                                key, pickle.dumps(ys, PROTOCOL), "")
+            _, discarded = evalsha(move, 5, running, finished, states, terminate, own,
+                                   wid, "running", "list", events, prefix, 2, "ys", "ys_extra",
+                                   key, pickle.dumps(ys, PROTOCOL), "")
             if discarded:
                 raise RuntimeError(f"bare W1: task {key} was not running")
 
@@ -80,36 +82,34 @@ class Bare:
             pipe.sadd(self.running, key)
             pipe.execute()
             client.evalsha(move, 5, self.running, self.finished, self.states, self.terminate,
-                           self.prefix + key,
-                           "list", wid, self.events, 2, "ys", "ys_extra",
-                           key, pickle.dumps(ys, PROTOCOL), "")
+                           self.own_running, wid, "running", "list", self.events, self.prefix,
+                           2, "ys", "ys_extra", key, pickle.dumps(ys, PROTOCOL), "")
 
     # -- W2: push_tasks N, then pop_task + finish_tasks ------------------------------
 
     def w2_push(self, n: int, xs: dict) -> list[str]:
         keys = [str(uuid.uuid4()) for _ in range(n)]
-        args: list = ["list", "", "", 2, "xs", "xs_extra"]
+        args: list = ["", "running", "list", "", self.prefix, 2, "xs", "xs_extra"]
         for key in keys:
             args += (key, pickle.dumps(xs, PROTOCOL), "")
-        prefix = self.prefix
-        self.client.evalsha(self.create_sha, 4 + n, self.all_tasks, self.queued, self.states,
-                            self.terminate,
-                            *[prefix + key for key in keys], *args)
+        self.client.evalsha(self.create_sha, 5, self.all_tasks, self.queued, self.states,
+                            self.terminate, self.own_running, *args)
         return keys
 
     def w2_drain(self, n: int, ys: dict) -> None:
         evalsha, claim, move, wid = self.client.evalsha, self.claim_sha, self.move_sha, self.worker_id
         queued, running, finished = self.queued, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
-        terminate = self.terminate
+        terminate, own = self.terminate, self.own_running
         loads = pickle.loads
         for _ in range(n):
-            got = evalsha(claim, 4, queued, running, states, queued, wid, prefix, "xs")
+            _, got = evalsha(claim, 6, queued, running, states, queued, terminate, own,
+                             wid, "running", prefix, "xs")
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
-            evalsha(move, 5, running, finished, states, terminate, prefix + task["key"],
-                    "list", wid, events, 2, "ys", "ys_extra",
-                    key, pickle.dumps(ys, PROTOCOL), "")
+            evalsha(move, 5, running, finished, states, terminate, own,
+                    wid, "running", "list", events, prefix, 2, "ys", "ys_extra",
+                    task["key"], pickle.dumps(ys, PROTOCOL), "")
 
     # -- W3: the floor of fetching finished tasks -----------------------------------
 

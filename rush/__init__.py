@@ -17,9 +17,9 @@ from .controller import Rush
 from .errors import RushConnectionError, RushError, WorkerStoppedError
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .server import RedisServer
-from .startup import start_worker
 from .states import TaskState, WorkerState
 from .worker import RushWorker
+from .worker_process import start_worker
 
 __version__ = "0.1.0"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
+
+from .worker_options import WorkerOptions
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,13 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--network-id", required=True)
     worker.add_argument("--worker-id")
     _url_argument(worker)
-    worker.add_argument("--lgr-thresholds", type=json.loads, metavar="JSON",
-                        help='loggers to store in Redis, e.g. \'{"rush": "info"}\'')
-    worker.add_argument("--lgr-buffer-size", type=int, default=0)
-    worker.add_argument("--heartbeat-period", type=float)
-    worker.add_argument("--heartbeat-expire", type=float)
-    worker.add_argument("--message-log", help="directory for message_<worker_id>.log (stderr)")
-    worker.add_argument("--output-log", help="directory for output_<worker_id>.log (stdout)")
+    WorkerOptions.add_cli_arguments(worker)
     worker.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
     worker.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
 
@@ -70,13 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from .startup import start_worker
+    from .config import RedisConfig, config_from_environment
+    from .worker_ids import new_worker_id
+    from .worker_process import run_worker
 
-    start_worker(args.network_id, worker_id=args.worker_id, config=_config(args.url),
-                 lgr_thresholds=args.lgr_thresholds, lgr_buffer_size=args.lgr_buffer_size,
-                 heartbeat_period=args.heartbeat_period, heartbeat_expire=args.heartbeat_expire,
-                 message_log=args.message_log, output_log=args.output_log, remote=args.remote,
-                 supervisor_pid=args.supervisor_pid)
+    config = _config(args.url) or config_from_environment() or RedisConfig()
+    run_worker(args.network_id, args.worker_id or new_worker_id(), config,
+               WorkerOptions.from_cli(args), remote=args.remote,
+               supervisor_pid=args.supervisor_pid)
     return 0
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 #: Environment variables read by ``redis_config()`` without arguments, in order.
 URL_ENV_VARS = ("RUSH_REDIS_URL", "REDIS_URL")
+#: Environment variable carrying ``retry_seconds`` (the URL cannot hold it).
+RETRY_ENV_VAR = "RUSH_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 30.0
 
 _SCHEMES = {"redis": False, "rediss": True, "unix": False}
 
@@ -41,7 +44,7 @@ class RedisConfig:
         username: str | None = None,
         ssl: bool = False,
         unix_socket_path: str | None = None,
-        retry_seconds: float = 30,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
     ) -> None:
         values = dict(host=host, port=port, db=db, password=password, username=username,
                       ssl=ssl, unix_socket_path=unix_socket_path)
@@ -66,6 +69,10 @@ class RedisConfig:
     def redacted_url(self) -> str:
         """The URL with the password replaced by ``***``: safe to log."""
         return self._url(None if self.password is None else "***")
+
+    def redacted(self) -> "RedisConfig":
+        """A copy with the password replaced by ``***``: safe to log."""
+        return self if self.password is None else replace(self, password="***")
 
     @property
     def location(self) -> str:
@@ -160,13 +167,13 @@ def _check_type(name: str, value: Any, kind: type) -> None:
 def redis_config(**kw: Any) -> RedisConfig:
     """Same as ``RedisConfig(**kw)`` (the R spelling).
 
-    With no arguments it reads ``RUSH_REDIS_URL``, then ``REDIS_URL``, then uses the
-    default ``redis://127.0.0.1:6379/0``.
+    With no arguments it reads ``RUSH_REDIS_URL``, then ``REDIS_URL`` (and
+    ``RUSH_RETRY_SECONDS``), then uses the default ``redis://127.0.0.1:6379/0``.
     """
     if not kw:
-        url = env_url()
-        if url:
-            return RedisConfig(url=url)
+        from_env = config_from_environment()
+        if from_env is not None:
+            return from_env
     return RedisConfig(**kw)
 
 
@@ -178,4 +185,23 @@ def env_url() -> str | None:
     return None
 
 
-CONFIG_FIELDS = tuple(f.name for f in fields(RedisConfig))
+def config_from_environment() -> RedisConfig | None:
+    """The config set in the environment (a URL variable, and ``RUSH_RETRY_SECONDS``),
+    or ``None`` when no URL is set."""
+    url = env_url()
+    if url is None:
+        return None
+    retry = os.environ.get(RETRY_ENV_VAR)
+    if retry is None:
+        return RedisConfig(url=url)
+    try:
+        seconds = float(retry)
+    except ValueError:
+        raise ValueError(f"{RETRY_ENV_VAR} must be a number of seconds, got {retry!r}") from None
+    return RedisConfig(url=url, retry_seconds=seconds)
+
+
+def config_environment(config: RedisConfig) -> dict[str, str]:
+    """The environment variables that carry ``config`` to a worker or heartbeat process
+    (read back by ``config_from_environment``). Secrets travel here, never in an argv."""
+    return {URL_ENV_VARS[0]: config.url, RETRY_ENV_VAR: repr(float(config.retry_seconds))}

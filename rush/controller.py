@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, translate_errors
 from .keys import NetworkKeys
-from .lifecycle import WorkerLifecycle
-from .plan import resolve_config
+from .launchers.remote import REMOTE_HEARTBEAT_PERIOD, default_executor
+from .logs import LogReader
+from .plan import plan_value, resolve_config
+from .pool import WorkerPool
 from .registry import WorkerRegistry
 from .scripts import Scripts
-from .serialization import dumps
-from .states import TASK_STATES, TaskState, WorkerState
-from .store import TaskStore
-from .validation import (broadcast, dict_list, either, field_list, id_list, key_list, matching,
-                         positive_number, states_list)
+from .serialization import dumps, encode
+from .start_args import pack, resolve_globals, user_frame
+from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
+from .store import TaskStore, WriteReply
+from .validation import (broadcast, check_executor, check_n_workers, check_network_id,
+                         check_packages, dict_list, either, field_list, id_list, key_list,
+                         matching, positive_number, states_list)
 from .waiting import EventWaiter
+from .worker_options import WorkerOptions
 
 if TYPE_CHECKING:
+    import subprocess
+    from types import FrameType
+
     import pandas as pd
     import redis
 
@@ -32,17 +40,9 @@ QUEUED_FIELDS = ("xs", "xs_extra")
 RUNNING_FIELDS = ("xs", "xs_extra", "worker_id")
 FAILED_FIELDS = ("xs", "xs_extra", "worker_id", "condition")
 WORKER_INFO_COLUMNS = ("worker_id", "pid", "remote", "hostname", "heartbeat", "state")
-DEFAULT_CONDITION = {"message": "Task failed"}
+STOP_TYPES = ("kill", "terminate")
 #: Finished tasks read per Lua call: bounds how long one read blocks Redis.
 READ_CHUNK = 20_000
-
-
-def _check_network_id(network_id: Any) -> str:
-    if not isinstance(network_id, str):
-        raise TypeError(f"network_id must be a str, not {type(network_id).__name__}")
-    if not network_id or "{" in network_id or "}" in network_id:
-        raise ValueError(f"network_id must be a non-empty str without braces, got {network_id!r}")
-    return network_id
 
 
 def new_keys(n: int) -> list[str]:
@@ -50,13 +50,8 @@ def new_keys(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
 
 
-def encode(value: Any) -> bytes | str:
-    """A field value as stored: pickled, or "" for an absent field."""
-    return "" if value is None else dumps(value)
-
-
 @translate_errors(lambda self: self._config)  # also what bypasses the store: pub/sub waits, print
-class Rush(WorkerLifecycle):
+class Rush:
     """The controller of a rush network (``rsh()`` makes one).
 
     It reads task and worker state from Redis, creates tasks, and starts, watches and
@@ -67,15 +62,14 @@ class Rush(WorkerLifecycle):
     _new_cursor: int  # position in the finished list of fetch_new_tasks
 
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
-        self._network_id = _check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
+        self._network_id = check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
         self._config = resolve_config(config)
         check_connection(self._config)
         self.keys = NetworkKeys(self._network_id)
-        self.processes: dict[str, Any] = {}
-        self.futures: dict[str, Any] = {}
+        self._pool: WorkerPool | None = None  # made when first needed: workers never need one
         self._connect()
+        self._logs = LogReader()
         self.reset_cache()
-        self._init_lifecycle()
 
     def _connect(self) -> None:
         self._client = connect(self._config)
@@ -84,6 +78,14 @@ class Rush(WorkerLifecycle):
         self._store = TaskStore(self._client, self.keys, scripts, self._config)
         self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config)
         self._waiter = EventWaiter(self._client, self.keys.events)
+        if self._pool is not None:
+            self._pool.use(self._store, self._registry)
+
+    @property
+    def _workers(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(self._network_id, self._config, self._store, self._registry)
+        return self._pool
 
     def reconnect(self) -> None:
         """Drop the connections and connect again (e.g. after a fork)."""
@@ -94,7 +96,8 @@ class Rush(WorkerLifecycle):
     def close(self) -> None:
         """Kill the supervised worker processes of this controller (reaping them all) and
         close the Redis connections of this object."""
-        self._close_lifecycle()
+        if self._pool is not None:
+            self._pool.close()
         self._waiter.close()
         self._client.close()
 
@@ -190,8 +193,6 @@ class Rush(WorkerLifecycle):
         ``timeout`` defaults to the plan's ``start_worker_timeout`` (else forever);
         ``timeout=0`` checks once. Raises ``TimeoutError``.
         """
-        from .plan import plan_value
-
         ids = id_list("worker_ids", worker_ids)
         if n is None and ids is None:
             raise ValueError("give n or worker_ids")
@@ -206,11 +207,150 @@ class Rush(WorkerLifecycle):
 
         def registered() -> int:
             states = self._registry.states()
-            self._check_start_failures(set(states))
+            if self._pool is not None:
+                self._pool.check_start_failures(set(states))
             return len(states) if ids is None else sum(w in states for w in ids)
 
         if not self._waiter.wait(lambda: registered() >= wanted, timeout):
             raise TimeoutError(f"{registered()} of {wanted} workers registered after {timeout} s")
+
+    # -- starting workers ----------------------------------------------------------
+
+    @property
+    def processes(self) -> "dict[str, subprocess.Popen]":
+        """worker id -> process handle of the local workers this controller started."""
+        return self._workers.processes
+
+    @property
+    def futures(self) -> dict[str, Any]:
+        """worker id -> engine future of the remote workers this controller started."""
+        return self._workers.futures
+
+    def start_local_workers(self, worker_loop: Callable, n_workers: int | None = None,
+                            globals: Any = None, packages: Sequence[str] | None = None,
+                            lgr_thresholds: dict[str, str] | None = None,
+                            lgr_buffer_size: int | None = None,  # None: the plan's, else 0
+                            supervise: bool = True, heartbeat_period: float | None = None,
+                            heartbeat_expire: float | None = None, message_log: str | None = None,
+                            output_log: str | None = None, **kwargs: Any) -> list[str]:
+        """Start ``n_workers`` processes on this machine, each running
+        ``worker_loop(worker, **kwargs)``; returns their ids. Call again to add workers.
+
+        ``globals``: names of variables of the caller (or a dict) the loop needs;
+        ``packages``: modules each worker imports first; ``lgr_thresholds``: loggers whose
+        records go to Redis (``read_log``/``print_log``); ``supervise``: the workers die with
+        this process, even on SIGKILL; ``message_log``/``output_log``: directories for each
+        worker's stderr/stdout files.
+        """
+        n = self._n_workers(n_workers)
+        options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
+                                        heartbeat_expire, message_log, output_log)
+        blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
+        worker_ids = self._workers.store_start_args(blob, n)
+        self._workers.start_local(worker_ids, options, bool(supervise))
+        logger.info("started %d local worker(s)", n)
+        return worker_ids
+
+    def start_remote_workers(self, worker_loop: Callable, n_workers: int | None = None,
+                             executor: Any = None, globals: Any = None,
+                             packages: Sequence[str] | None = None,
+                             lgr_thresholds: dict[str, str] | None = None,
+                             lgr_buffer_size: int | None = None, heartbeat_period: float | None = None,
+                             heartbeat_expire: float | None = None,
+                             message_log: str | None = None, output_log: str | None = None,
+                             **kwargs: Any) -> list[str]:
+        """Start ``n_workers`` workers as long-running tasks of a distributed engine;
+        returns their ids.
+
+        ``executor`` is anything with ``submit(fn, *args, **kwargs)``: a
+        ``dask.distributed.Client`` (LocalCluster, SSHCluster, dask-jobqueue ...) or a
+        ``concurrent.futures`` executor. Default: the plan's executor, else the current Dask
+        client. Each worker runs a heartbeat process (default period 1 s), which is how
+        ``stop_workers`` kills it and how a dead one is found lost. Other arguments as in
+        ``start_local_workers``; message_log/output_log must exist where the workers run.
+        """
+        n = self._n_workers(n_workers)
+        executor = check_executor(executor if executor is not None else default_executor())
+        options = WorkerOptions.checked(
+            lgr_thresholds, lgr_buffer_size, heartbeat_period, heartbeat_expire, message_log,
+            output_log).with_default_heartbeat(REMOTE_HEARTBEAT_PERIOD)
+        blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
+        worker_ids = self._workers.store_start_args(blob, n)
+        self._workers.start_remote(worker_ids, options, executor)
+        logger.info("submitted %d remote worker(s)", n)
+        return worker_ids
+
+    start_workers = start_remote_workers
+
+    def worker_script(self, worker_loop: Callable, globals: Any = None,
+                      packages: Sequence[str] | None = None,
+                      lgr_thresholds: dict[str, str] | None = None,
+                      heartbeat_period: float | None = None, heartbeat_expire: float | None = None,
+                      message_log: str | None = None, output_log: str | None = None,
+                      **kwargs: Any) -> str:
+        """Store the start arguments and return a POSIX shell command that starts one worker
+        wherever it runs (every value shell-quoted). It is logged with the password redacted.
+
+        Without a heartbeat such a worker can only be found lost by nobody and killed only
+        through Redis; give ``heartbeat_period`` to have both.
+        """
+        options = WorkerOptions.checked(lgr_thresholds, None, heartbeat_period, heartbeat_expire,
+                                        message_log, output_log)
+        blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
+        self._workers.store_start_args(blob, 0)
+        return self._workers.script_command(options)
+
+    def _n_workers(self, n_workers: Any) -> int:
+        n = n_workers if n_workers is not None else plan_value("n_workers")
+        if n is None:
+            raise ValueError("give n_workers, or set it with rush_plan(n_workers=...)")
+        return check_n_workers(n)
+
+    # -- stopping and watching workers -----------------------------------------------
+
+    def stop_workers(self, type: str = "kill", worker_ids: str | Sequence[str] | None = None) -> None:
+        """Stop workers (``None``: all running ones).
+
+        ``"kill"`` stops them now (process handle, engine, or kill channel to the heartbeat);
+        they become ``"killed"`` and their running and pending tasks fail with
+        ``"Worker was killed"``. ``"terminate"`` raises their terminate flag (read by
+        ``worker.terminated``): they finish the current step and become ``"terminated"``.
+        Ids that are not running are skipped with a warning.
+        """
+        if type not in STOP_TYPES:
+            raise ValueError(f"type must be 'kill' or 'terminate', got {type!r}")
+        ids = id_list("worker_ids", worker_ids)
+        if type == "terminate":
+            self._workers.terminate(ids)
+        else:
+            self._workers.kill(ids)
+
+    def detect_lost_workers(self, restart_local_workers: bool = False) -> list[str]:
+        """Find running workers that died: local ones by their process handle, remote ones
+        by their future, others by an expired heartbeat. They become ``"lost"`` and their
+        running and pending tasks fail with ``"Worker has crashed or was killed"``; a lost
+        local worker's stderr tail is logged. Returns the ids found lost in this call.
+        """
+        return self._workers.detect_lost(bool(restart_local_workers))
+
+    def restart_workers(self, worker_ids: str | Sequence[str]) -> list[str]:
+        """Start the same worker ids again, with the same loop and arguments (killing any
+        that still run); their state goes back to ``"running"``. Only workers this
+        controller started can be restarted (script workers: run their command again)."""
+        return self._workers.restart(id_list("worker_ids", worker_ids) or [])
+
+    def read_log(self, worker_ids: str | Sequence[str] | None = None,
+                 time_difference: bool = False) -> "pd.DataFrame":
+        """Every log record the workers stored: ``worker_id, level, timestamp`` (UTC),
+        ``logger, caller, msg`` (+ ``time_difference``, seconds since the worker's previous
+        record)."""
+        ids = id_list("worker_ids", worker_ids) or self.worker_ids
+        return self._logs.read(self._registry, ids, bool(time_difference))
+
+    def print_log(self) -> None:
+        """Emit the log records not printed before, through their original Python logger,
+        as ``[worker_id] [timestamp] msg`` (timestamp in UTC)."""
+        self._logs.print_new(self._registry, self.worker_ids)
 
     # -- task keys and counts ------------------------------------------------------
 
@@ -305,12 +445,11 @@ class Rush(WorkerLifecycle):
 
     def _create(self, state: TaskState, fields: tuple[str, ...], columns: list[list],
                 worker_id: str = "", extra_fields: Iterable[tuple[str, str]] = ()
-                ) -> tuple[list[str], bool]:
-        """Create tasks; returns their keys and whether the writing worker was told to
-        terminate."""
+                ) -> tuple[list[str], WriteReply | None]:
+        """Create tasks; returns their keys and the store's reply (``None``: no task)."""
         n = len(columns[0])
         if n == 0:
-            return [], False
+            return [], None
         keys = new_keys(n)
         rows = [[encode(col[i]) for col in columns] for i in range(n)]
         for name, value in extra_fields:
@@ -325,7 +464,7 @@ class Rush(WorkerLifecycle):
 
     def empty_queue(self) -> list[str]:
         """Move every queued task to failed (message ``"Removed from queue"``)."""
-        return self._store.empty_queue(dumps({"message": "Removed from queue"}))
+        return self._store.empty_queue(dumps({"message": REMOVED_MESSAGE}))
 
     # -- hashes --------------------------------------------------------------------
 
@@ -469,7 +608,7 @@ class Rush(WorkerLifecycle):
             remaining.difference_update(settled)
             return not remaining or n_running == 0
 
-        sweep = (lambda: self.detect_lost_workers()) if detect_lost_workers else None
+        sweep = self.detect_lost_workers if detect_lost_workers else None
         if not self._waiter.wait(done, timeout, on_slice=sweep):
             raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
                                f"after {timeout} s")
@@ -480,25 +619,17 @@ class Rush(WorkerLifecycle):
         """Kill all workers and delete every key of the network; ``workers=False`` deletes
         only the task data (workers, their registrations and logs stay)."""
         if workers:
-            self._kill_all_workers()
+            self._workers.kill_all()
         self._store.delete(workers=workers)
         self.reset_cache()
         if workers:
-            self._log_cursor.clear()
-
-    def _counts(self) -> dict[str, int]:
-        pipe = self._client.pipeline(transaction=True)
-        pipe.llen(self.keys.queued)
-        pipe.scard(self.keys.running)
-        pipe.llen(self.keys.finished)
-        pipe.scard(self.keys.failed)
-        return dict(zip(TASK_STATES, pipe.execute()))
+            self._logs.forget()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} network_id={self._network_id!r} config={self._config!r}>"
 
     def __str__(self) -> str:
-        counts = self._counts()
+        counts = self._store.counts()
         running = self.running_worker_ids
         lines = [f"<{type(self).__name__}> network {self._network_id!r} at {self._config.redacted_url}",
                  f"  running workers: {len(running)}" + (f" ({', '.join(running[:8])}"
@@ -506,3 +637,10 @@ class Rush(WorkerLifecycle):
                                                          if running else ""),
                  "  tasks: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
         return "\n".join(lines)
+
+
+def _pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: Any, packages: Any,
+          caller: "FrameType | None") -> bytes:
+    """The pickled start arguments, validated (``globals`` names are looked up in the
+    ``caller``'s frame)."""
+    return pack(worker_loop, kwargs, resolve_globals(globals_, caller), check_packages(packages))

@@ -5,7 +5,8 @@ worker's kill channel between refreshes, SIGKILLs the worker when a kill signal 
 and exits when the worker dies (parent-death signal plus a check of its parent pid), so
 a dead worker's key expires and the controller finds it lost.
 
-The Redis URL comes in the environment (``RUSH_REDIS_URL``), never on the command line.
+Where Redis is comes in the environment (``config_environment``), never on the command
+line.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import threading
 from typing import Sequence
 
 from ._process import die_with_parent
+from .config import RedisConfig, config_environment, config_from_environment
+from .registry import WorkerRegistry
+from .waiting import block_slices
 
 
-def start_heartbeat(network_id: str, worker_id: str, url: str, period: float,
+def start_heartbeat(network_id: str, worker_id: str, config: RedisConfig, period: float,
                     expire: float) -> subprocess.Popen:
     """Start the heartbeat process of this (worker) process."""
-    env = dict(os.environ, RUSH_REDIS_URL=url)
+    env = dict(os.environ, **config_environment(config))
     # the parent-death signal follows the thread that forks (a Dask task runs in a thread):
     # only ask for it from the main thread; the loop's parent-pid check covers the rest
     in_main = threading.current_thread() is threading.main_thread()
@@ -35,53 +39,52 @@ def start_heartbeat(network_id: str, worker_id: str, url: str, period: float,
         close_fds=True)
 
 
-def run(network_id: str, worker_id: str, worker_pid: int, period: float, expire: float) -> int:
+def run(registry: WorkerRegistry, worker_id: str, worker_pid: int, period: float,
+        expire: float) -> int:
     """The heartbeat loop; returns the exit code."""
-    from .config import RedisConfig
-    from .connection import connect
-    from .keys import NetworkKeys
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    keys = NetworkKeys(network_id)
-    client = connect(RedisConfig(url=os.environ["RUSH_REDIS_URL"]))
-    beat, kill = keys.heartbeat(worker_id), keys.kill(worker_id)
     try:
         while os.getppid() == worker_pid:
-            client.set(beat, worker_pid, px=int(expire * 1000))
-            if _wait_for_kill(client, kill, period, worker_pid):
+            registry.beat(worker_id, worker_pid, expire)
+            if _wait_for_kill(registry, worker_id, period, worker_pid):
                 os.kill(worker_pid, signal.SIGKILL)
                 return 0
         return 0
     finally:
-        _forget(client, beat)  # the worker is gone: let the controller see it at once
-        client.close()
+        _forget(registry, worker_id)  # the worker is gone: let the controller see it at once
 
 
-def _wait_for_kill(client, kill: str, period: float, worker_pid: int) -> bool:
+def _wait_for_kill(registry: WorkerRegistry, worker_id: str, period: float,
+                   worker_pid: int) -> bool:
     """Block on the kill channel for ``period`` s, in short blocks (one BLPOP longer than
     the client's socket timeout would time out and be retried, and the key never
     refreshed), checking between them that the worker lives. True when a kill came."""
-    from .waiting import block_slices
-
     for block in block_slices(period):
-        if client.blpop([kill], timeout=block) is not None:
+        if registry.wait_for_kill(worker_id, block):
             return True
         if os.getppid() != worker_pid:
             return False
     return False
 
 
-def _forget(client, beat: str) -> None:
+def _forget(registry: WorkerRegistry, worker_id: str) -> None:
     try:
-        client.delete(beat)
+        registry.forget_heartbeat(worker_id)
     except Exception:  # best effort: the key expires anyway
         pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    network_id, worker_id, pid, period, expire = args
-    return run(network_id, worker_id, int(pid), float(period), float(expire))
+    network_id, worker_id, pid, period, expire = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    config = config_from_environment()
+    if config is None:
+        print("rush.heartbeat: RUSH_REDIS_URL is not set", file=sys.stderr)
+        return 2
+    registry = WorkerRegistry.connect(network_id, config)
+    try:
+        return run(registry, worker_id, int(pid), float(period), float(expire))
+    finally:
+        registry.close()
 
 
 if __name__ == "__main__":

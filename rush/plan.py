@@ -8,14 +8,15 @@ import os
 import threading
 from typing import Any
 
-from .config import RedisConfig, env_url
+from .config import RedisConfig, config_from_environment
 from .connection import answers, check_connection
-from .validation import positive_number
+from .server import default_server
+from .validation import (check_buffer_size, check_executor, check_n_workers, check_thresholds,
+                         positive_number)
 
 logger = logging.getLogger("rush")
 
 WORKER_TYPES = ("local", "remote", "script")
-LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "critical")
 #: Default of ``max_object_size``: the largest Redis string, in MiB.
 DEFAULT_MAX_OBJECT_SIZE = 512
 
@@ -50,8 +51,8 @@ def rush_plan(n_workers: int | None = None, config: RedisConfig | None = None,
         positive_number("start_worker_timeout", start_worker_timeout)
     if max_object_size is not None:
         positive_number("max_object_size", max_object_size, allow_zero=False)
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise TypeError("executor must have a submit(fn, *args, **kwargs) method")
+    if executor is not None:
+        check_executor(executor)
     config = resolve_config(config, use_plan=False)
     check_connection(config)
     with _lock:
@@ -95,42 +96,10 @@ def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisCo
     planned = plan_value("config") if use_plan else None
     if planned is not None:
         return planned
-    url = env_url()
-    if url:
-        return RedisConfig(url=url)
+    from_env = config_from_environment()
+    if from_env is not None:
+        return from_env
     local = RedisConfig()
     if answers(local):
         return local
-    from .server import default_server
-
     return default_server().config
-
-
-def check_n_workers(n_workers: Any) -> int:
-    """``n_workers`` must be an int >= 1."""
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int):
-        raise TypeError(f"n_workers must be an int, not {type(n_workers).__name__}")
-    if n_workers < 1:
-        raise ValueError(f"n_workers must be >= 1, got {n_workers}")
-    return n_workers
-
-
-def check_thresholds(thresholds: Any) -> dict[str, str]:
-    """``lgr_thresholds`` maps logger names to level names."""
-    if not isinstance(thresholds, dict):
-        raise TypeError("lgr_thresholds must be a dict of logger name -> level name")
-    for name, level in thresholds.items():
-        if not isinstance(name, str) or not isinstance(level, str):
-            raise TypeError("lgr_thresholds must be a dict of logger name -> level name")
-        if level.lower() not in LOG_LEVELS:
-            raise ValueError(f"lgr_thresholds has unknown level {level!r} for logger {name!r}")
-    return thresholds
-
-
-def check_buffer_size(size: Any) -> int:
-    """``lgr_buffer_size`` is an int >= 0."""
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError("lgr_buffer_size must be an int")
-    if size < 0:
-        raise ValueError(f"lgr_buffer_size must be >= 0, got {size}")
-    return size

@@ -1,22 +1,32 @@
-"""The worker registry: registrations, states and the terminate flags of a network."""
+"""The worker registry: the one layer through which the worker records of a network are
+read and written: registrations, states, terminate flags, kill channels, heartbeats,
+launch tokens, start arguments and logs."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Sequence
 
-
 from .connection import translate_errors
+from .layer import NetworkLayer, decode
 from .states import WorkerState
-from .store import NetworkLayer, decode
 
+#: How long an unused launch token stays valid.
+LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 #: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
 INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered")
 
 
 @translate_errors(lambda self: self.config)
 class WorkerRegistry(NetworkLayer):
-    """Reads and writes the worker records of one network."""
+    """Reads and writes the worker records of one network.
+
+    Invariants: a worker's state changes only from ``running`` (first writer wins: a
+    worker ending normally cannot overwrite ``killed`` or ``lost``); a worker with a
+    heartbeat has its key set in the same step that registers it, so no sweep sees it
+    without one; a launch token is consumed at most once.
+    """
 
     def register(self, worker_id: str, pid: int, hostname: str, heartbeat_expire: float | None,
                  remote: bool) -> None:
@@ -40,11 +50,6 @@ class WorkerRegistry(NetworkLayer):
         """worker_id -> state, for every registered worker."""
         return {decode(k): decode(v) for k, v in self.client.hgetall(self.keys.worker_states).items()}
 
-    def state(self, worker_id: str) -> str | None:
-        """The state of one worker (``None``: not registered)."""
-        value = self.client.hget(self.keys.worker_states, worker_id)
-        return None if value is None else decode(value)
-
     def info(self) -> list[dict]:
         """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state), in
         registration order."""
@@ -62,12 +67,12 @@ class WorkerRegistry(NetworkLayer):
         rows.sort(key=lambda r: r.pop("_registered"))
         return rows
 
-    def mark_unregistered(self, worker_id: str, state: str, pid: int, hostname: str,
+    def mark_unregistered(self, worker_id: str, state: WorkerState, pid: int, hostname: str,
                           remote: bool) -> None:
         """Record a worker that was stopped before it registered (its process is gone) in
         ``state``; a worker that did register keeps its record (every write is HSETNX)."""
         pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(self.keys.worker_states, worker_id, state)
+        pipe.hsetnx(self.keys.worker_states, worker_id, WorkerState(state).value)
         for field, value in (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
                              ("heartbeat", 0), ("remote", int(remote)),
                              ("registered", time.time())):
@@ -86,10 +91,6 @@ class WorkerRegistry(NetworkLayer):
         if worker_ids:
             self.client.sadd(self.keys.terminate, *worker_ids)
 
-    def terminate_requested(self, worker_id: str) -> bool:
-        """Whether the controller told this worker to terminate."""
-        return bool(self.client.sismember(self.keys.terminate, worker_id))
-
     def send_kill(self, worker_ids: Sequence[str]) -> None:
         """Push a kill signal to the kill channel of each worker (read by its heartbeat), and
         void any unused launch token, so an engine run that starts only now stays out."""
@@ -99,6 +100,31 @@ class WorkerRegistry(NetworkLayer):
             pipe.expire(self.keys.kill(worker_id), 3600)
             pipe.delete(self.keys.launch(worker_id))
         pipe.execute()
+
+    def beat(self, worker_id: str, pid: int, expire: float) -> None:
+        """Refresh a worker's heartbeat key for ``expire`` seconds."""
+        self.client.set(self.keys.heartbeat(worker_id), pid, px=int(expire * 1000))
+
+    def wait_for_kill(self, worker_id: str, seconds: float) -> bool:
+        """Block up to ``seconds`` (keep it under the socket timeout) on the worker's kill
+        channel; True when a kill signal came."""
+        return self.client.blpop([self.keys.kill(worker_id)], timeout=seconds) is not None
+
+    def forget_heartbeat(self, worker_id: str) -> None:
+        """Delete a worker's heartbeat key (its worker is gone)."""
+        self.client.delete(self.keys.heartbeat(worker_id))
+
+    def new_launch_token(self, worker_id: str) -> str:
+        """Write a fresh one-time launch token for a remote worker and return it."""
+        token = secrets.token_hex(16)
+        self.client.set(self.keys.launch(worker_id), token, ex=LAUNCH_TOKEN_TTL_SECONDS)
+        return token
+
+    def consume_launch_token(self, worker_id: str, token: str) -> bool:
+        """Take the launch token of a worker: True when it was ``token`` (this launch is
+        the first run of its submission), False when it was used or voided."""
+        current = self.client.getdel(self.keys.launch(worker_id))
+        return current is not None and decode(current) == token
 
     def heartbeats_alive(self, worker_ids: Sequence[str]) -> list[bool]:
         """For each worker, whether its heartbeat key still exists."""
@@ -133,7 +159,15 @@ class WorkerRegistry(NetworkLayer):
         pipe.get(self.keys.start_args)
         own, latest = pipe.execute()
         args_id = own or latest
-        return None if args_id is None else self.client.get(self.keys.start_args_blob(decode(args_id)))
+        if args_id is None:
+            return None
+        blob = self.client.get(self.keys.start_args_blob(decode(args_id)))
+        return blob.encode() if isinstance(blob, str) else blob
+
+    def push_logs(self, worker_id: str, records: Sequence[str]) -> None:
+        """Append JSON log records to a worker's log."""
+        if records:
+            self.client.rpush(self.keys.log(worker_id), *records)
 
     def read_logs(self, worker_ids: Sequence[str], starts: Sequence[int]) -> list[list[bytes]]:
         """Log records of each worker from its ``start`` index on (one pipeline)."""

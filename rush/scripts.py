@@ -1,4 +1,8 @@
-"""The Lua scripts of ``rush/lua``: loaded once, registered once per client, called by SHA."""
+"""The Lua scripts of ``rush/lua``: loaded once, registered once per client, called by SHA.
+
+Each script file starts with its KEYS/ARGV contract; ``_lib.lua`` holds the helpers and
+conventions they share and is put in front of every script when it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker",
 
 def _load_sources() -> dict[str, str]:
     folder = resources.files("rush") / "lua"
-    return {name: (folder / f"{name}.lua").read_text(encoding="utf-8") for name in SCRIPT_NAMES}
+    lib = (folder / "_lib.lua").read_text(encoding="utf-8")
+    return {name: lib + (folder / f"{name}.lua").read_text(encoding="utf-8")
+            for name in SCRIPT_NAMES}
 
 
-_SOURCES = _load_sources()
-_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.items()}
+SOURCES = _load_sources()
+_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SOURCES.items()}
 
 
 class Scripts:
@@ -29,21 +35,19 @@ class Scripts:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
-    def call(self, name: str, keys: Sequence[str], args: Sequence[Any],
-             client: Any = None) -> Any:
-        """EVALSHA the script ``name``; ``client`` may be a pipeline of the same client."""
-        target = client if client is not None else self._client
+    def call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA the script ``name``."""
         # execute_command directly: what redis-py's evalsha() does, minus two call frames
         # and two copies of the argument tuple on every task write.
         try:
-            return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+            return self._client.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             self.load_all()
-            return target.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+            return self._client.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
     def load_all(self) -> None:
         """Register every script on the server (one round trip)."""
         pipe = self._client.pipeline(transaction=False)
-        for src in _SOURCES.values():
+        for src in SOURCES.values():
             pipe.script_load(src)
         pipe.execute()

@@ -33,3 +33,8 @@ def dumps_code(value: Any) -> bytes:
     import cloudpickle
 
     return cloudpickle.dumps(value, PROTOCOL)
+
+
+def encode(value: Any) -> bytes | str:
+    """A task field as stored: pickled, or "" for an absent field (``None``)."""
+    return "" if value is None else dumps(value)

@@ -4,8 +4,8 @@ per network into Redis (or, when too large, into a file under ``large_objects_pa
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
+import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Sequence
@@ -42,23 +42,19 @@ def resolve_globals(globals_: Any, frame: FrameType | None) -> dict[str, Any]:
     return out
 
 
-def caller_frame(depth: int) -> FrameType | None:
-    """The frame ``depth`` levels above the caller of this function."""
-    frame = inspect.currentframe()
-    for _ in range(depth + 1):
-        frame = frame.f_back if frame is not None else None
+def user_frame() -> FrameType | None:
+    """The innermost frame outside the rush package: the user's call of a start method,
+    whose namespace ``globals`` names are looked up in (however many rush frames, such
+    as error translation, lie in between)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and _in_rush(frame):
+        frame = frame.f_back
     return frame
 
 
-def check_packages(packages: Any) -> list[str]:
-    """``packages`` as a list of module names."""
-    if packages is None:
-        return []
-    if isinstance(packages, str):
-        packages = [packages]
-    if not isinstance(packages, (list, tuple)) or not all(isinstance(p, str) for p in packages):
-        raise TypeError("packages must be a list of module names")
-    return list(packages)
+def _in_rush(frame: FrameType) -> bool:
+    name = frame.f_globals.get("__name__", "")
+    return name == "rush" or name.startswith("rush.")
 
 
 def pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: dict[str, Any],

@@ -1,4 +1,4 @@
-"""Task and worker states, declared once."""
+"""Task and worker states, and the condition messages rush writes, declared once."""
 
 from __future__ import annotations
 
@@ -24,4 +24,12 @@ class WorkerState(str, Enum):
 
 
 TASK_STATES: tuple[str, ...] = tuple(s.value for s in TaskState)
-WORKER_STATES: tuple[str, ...] = tuple(s.value for s in WorkerState)
+
+#: Condition of fail_tasks() and push_failed_tasks() when none is given.
+DEFAULT_CONDITION = {"message": "Task failed"}
+#: Message of the tasks failed by stop_workers(type="kill").
+KILLED_MESSAGE = "Worker was killed"
+#: Message of the tasks of a worker found lost, or whose loop crashed.
+LOST_MESSAGE = "Worker has crashed or was killed"
+#: Message of the tasks moved to failed by empty_queue().
+REMOVED_MESSAGE = "Removed from queue"

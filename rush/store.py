@@ -1,108 +1,105 @@
 """The task store: the one narrow layer through which tasks are read from and written to
-Redis. Every method is one round trip (a Lua script, a pipeline or MULTI)."""
+Redis."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, NamedTuple, Sequence
 
 import redis
 
-from .config import RedisConfig
 from .connection import translate_errors
 from .errors import WorkerStoppedError
-from .keys import NetworkKeys
-from .scripts import Scripts
-from .states import TASK_STATES, TaskState
+from .layer import NetworkLayer, decode
+from .states import TaskState, WorkerState
 from .waiting import block_slices
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
-_LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
-# Per-state lookups on the hot path (one dict lookup instead of Enum work per call), keyed
-# by member and by value: a str Enum member hashes by its name, not by its value.
-_KIND: dict[TaskState | str, str] = {**{s: "list" if s in _LIST_STATES else "set" for s in TaskState},
-         **{s.value: "list" if s in _LIST_STATES else "set" for s in TaskState}}
-_NOTIFY = {s: s in (TaskState.FINISHED, TaskState.FAILED) for s in (*TaskState, *TASK_STATES)}
+_LIST_STATES = frozenset({TaskState.QUEUED, TaskState.FINISHED})
+#: How a script adds a key to the collection of each state.
+_KIND = {TaskState.QUEUED: "list", TaskState.FINISHED: "list", TaskState.FAILED: "set",
+         TaskState.RUNNING: "running"}
+_RUNNING = WorkerState.RUNNING.value
+
+
+class WriteReply(NamedTuple):
+    """Reply of a task write by a worker."""
+
+    skipped: list[str]  # keys left alone: already existing (create) or not running (move)
+    terminate: bool  # whether the writing worker was told to terminate
+
+
+class Claim(NamedTuple):
+    """Reply of a pop: the task taken (``key`` None when there was none) and the worker's
+    terminate flag."""
+
+    key: str | None
+    values: list
+    terminate: bool
 
 
 def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
     return str(error).startswith("WORKER_STOPPED")
 
 
-def decode(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class NetworkLayer:
-    """Base of the Redis access layers of one network: its client, keys and scripts."""
-
-    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
-                 config: RedisConfig) -> None:
-        self.client = client
-        self.keys = keys
-        self.scripts = scripts
-        self.config = config
-
-
 @translate_errors(lambda self: self.config)
 class TaskStore(NetworkLayer):
-    """Reads and writes the tasks of one network."""
+    """Reads and writes the tasks of one network.
 
-    def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
-                 config: RedisConfig) -> None:
-        super().__init__(client, keys, scripts, config)
-        by_value = {"queued": keys.queued, "running": keys.running,
-                    "finished": keys.finished, "failed": keys.failed}
-        self._collections: dict[TaskState | str, str] = {**by_value, **{s: by_value[s.value] for s in TaskState}}
+    Invariants, whatever the callers do concurrently: every state change is one atomic
+    step that moves a key only if it is still in its source (first writer wins), so a
+    task is in exactly one state collection, or for one round trip only in a worker's
+    pending list; a task's hash and its place in the collections appear together; a
+    worker that is not running writes nothing (``WorkerStoppedError``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a str Enum member hashes and compares like its value: one dict serves both
+        self._collections = {s: getattr(self.keys, s.value) for s in TaskState}
 
     def collection(self, state: TaskState | str) -> str:
         """The Redis key of the collection holding tasks in ``state``."""
         try:
-            return self._collections[state]
-        except (KeyError, TypeError):
-            return self._collections[TaskState(state).value]  # ValueError for unknown states
+            return self._collections[state]  # type: ignore[index]
+        except KeyError:
+            return self._collections[TaskState(state)]  # ValueError for unknown states
 
     # -- writes --------------------------------------------------------------------
 
     def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-               rows: Sequence[Row], worker_id: str = "") -> bool:
-        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically.
-
-        Returns whether the writing worker was told to terminate (False for a controller).
-        """
+               rows: Sequence[Row], worker_id: str = "") -> WriteReply:
+        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically;
+        a worker (``worker_id``) must be running."""
         k = self.keys
-        _, terminate = self._write_rows(
-            "create_tasks", [k.all_tasks, self.collection(state), k.worker_states, k.terminate],
-            [_KIND[state], worker_id, self._channel_for(state)], fields, keys, rows)
-        return bool(terminate)
+        channel = k.events if state in (TaskState.FINISHED, TaskState.FAILED) else ""
+        return self._write_rows(
+            "create_tasks",
+            [k.all_tasks, self.collection(state), k.worker_states, k.terminate,
+             k.worker_running(worker_id)],
+            [worker_id, _RUNNING, _KIND[state], channel], fields, keys, rows)
 
     def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-             rows: Sequence[Row], worker_id: str = "") -> tuple[list[str], bool]:
-        """Move running tasks to ``state`` (finished or failed), writing ``rows``.
-
-        Returns the keys that were not running and so were left alone, and whether the
-        writing worker was told to terminate.
-        """
+             rows: Sequence[Row], worker_id: str = "") -> WriteReply:
+        """Move running tasks to ``state`` (finished or failed), writing ``rows``; keys
+        that are not running are left alone (``skipped``)."""
         k = self.keys
-        terminate, discarded = self._write_rows(
-            "move_tasks", [k.running, self.collection(state), k.worker_states, k.terminate],
-            [_KIND[state], worker_id, k.events], fields, keys, rows)
-        return ([decode(x) for x in discarded] if discarded else []), bool(terminate)
+        return self._write_rows(
+            "move_tasks",
+            [k.running, self.collection(state), k.worker_states, k.terminate,
+             k.worker_running(worker_id)],
+            [worker_id, _RUNNING, _KIND[state], k.events], fields, keys, rows)
 
-    def _write_rows(self, script: str, fixed_keys: list[str], head: list, fields: Sequence[str],
-                    keys: Sequence[str], rows: Sequence[Row]) -> list:
-        """Call a script with the layout create_tasks/move_tasks share: the fixed KEYS, then
-        one task hash per key; ARGV ``head``, the field names, then per task its key and row."""
-        prefix = self.keys.task_prefix
-        script_keys = list(fixed_keys)
-        args: list = [*head, len(fields), *fields]
+    def _write_rows(self, script: str, script_keys: list[str], head: list,
+                    fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]
+                    ) -> WriteReply:
+        """Call a script with the layout create_tasks/move_tasks share: ARGV ``head``, the
+        task prefix, the field names, then per task its key and row."""
+        args: list = [*head, self.keys.task_prefix, len(fields), *fields]
         for key, row in zip(keys, rows):
-            script_keys.append(prefix + key)
             args.append(key)
             args.extend(row)
-        return self._call_as_worker(script, script_keys, args)
-
-    def _channel_for(self, state: TaskState) -> str:
-        return self.keys.events if _NOTIFY[state] else ""
+        terminate, skipped = self._call_as_worker(script, script_keys, args)
+        return WriteReply([decode(x) for x in skipped] if skipped else [], bool(terminate))
 
     def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
         try:
@@ -113,57 +110,63 @@ class TaskStore(NetworkLayer):
                                          "or has terminated): Redis refuses its task writes") from None
             raise
 
-    def pop(self, worker_id: str, fields: Sequence[str]) -> list | None:
-        """Move the oldest queued task to running for ``worker_id``: ``[key, *values]``."""
+    def pop(self, worker_id: str, fields: Sequence[str]) -> Claim:
+        """Move the oldest queued task to running for ``worker_id``."""
         return self._claim(self.keys.queued, worker_id, fields)
 
     def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
         """Block up to ``timeout`` s for a queued task and move it to the worker's pending list."""
         for block in block_slices(timeout):  # short blocks: see MAX_BLOCK_SECONDS
-            key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id), block,
-                                     "LEFT", "RIGHT")
+            key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id),
+                                     block, "LEFT", "RIGHT")  # type: ignore[arg-type]  # float s
             if key is not None:
                 return decode(key)  # type: ignore[arg-type]  # BLMOVE replies bytes
         return None
 
-    def claim_pending(self, worker_id: str, fields: Sequence[str]) -> list | None:
-        """Mark the task in the worker's pending list running: ``[key, *values]``."""
+    def claim_pending(self, worker_id: str, fields: Sequence[str]) -> Claim:
+        """Mark the task in the worker's pending list running."""
         return self._claim(self.keys.pending(worker_id), worker_id, fields)
 
-    def _claim(self, source: str, worker_id: str, fields: Sequence[str]) -> list | None:
-        return self._call_as_worker(
-            "claim_task", [source, self.keys.running, self.keys.worker_states, self.keys.queued],
-            [worker_id, self.keys.task_prefix, *fields])
+    def _claim(self, source: str, worker_id: str, fields: Sequence[str]) -> Claim:
+        k = self.keys
+        terminate, task = self._call_as_worker(
+            "claim_task",
+            [source, k.running, k.worker_states, k.queued, k.terminate, k.worker_running(worker_id)],
+            [worker_id, _RUNNING, k.task_prefix, *fields])
+        if not task:
+            return Claim(None, [], bool(terminate))
+        return Claim(decode(task[0]), task[1:], bool(terminate))
 
-    def stop_worker(self, worker_id: str, state: str, condition: bytes) -> list[str] | None:
+    def stop_worker(self, worker_id: str, state: WorkerState, condition: bytes) -> list[str] | None:
         """Mark a running worker ``state`` (killed/lost) and fail its running and pending
         tasks with ``condition``. ``None`` when the worker was not running."""
         k = self.keys
         failed = self.scripts.call(
-            "stop_worker", [k.worker_states, k.running, k.failed, k.pending(worker_id)],
-            [worker_id, state, condition, k.task_prefix, k.events])
+            "stop_worker",
+            [k.worker_states, k.running, k.failed, k.pending(worker_id), k.worker_running(worker_id)],
+            [worker_id, _RUNNING, WorkerState(state).value, condition, k.task_prefix, k.events])
         return None if failed is None else [decode(x) for x in failed]
 
     def sweep_pending(self, condition: bytes) -> list[str]:
         """Fail the tasks left in pending lists of workers that no longer run."""
         k = self.keys
         failed = self.scripts.call("sweep_pending", [k.worker_states, k.failed],
-                                   [k.pending(""), condition, k.task_prefix, k.events])
+                                   [_RUNNING, k.pending_prefix, condition, k.task_prefix, k.events])
         return [decode(x) for x in failed]
 
     def empty_queue(self, condition: bytes) -> list[str]:
         """Move every queued task to failed with ``condition``."""
-        moved = self.scripts.call("empty_queue", [self.keys.queued, self.keys.failed],
-                                  [condition, self.keys.task_prefix, self.keys.events])
+        k = self.keys
+        moved = self.scripts.call("empty_queue", [k.queued, k.failed],
+                                  [condition, k.task_prefix, k.events])
         return [decode(x) for x in moved]
 
     def write_hashes(self, keys: Sequence[str], fields: Sequence[str],
                      rows: Sequence[Row]) -> None:
-        """Write fields into task hashes (one pipeline)."""
+        """Write fields into task hashes (one MULTI)."""
         pipe = self.client.pipeline(transaction=True)
         for key, row in zip(keys, rows):
-            mapping: dict[str | bytes, bytes | float | int | str] = {
-                f: v for f, v in zip(fields, row) if v != ""}
+            mapping: dict[Any, Any] = {f: v for f, v in zip(fields, row) if v != ""}
             if mapping:
                 pipe.hset(self.keys.task(key), mapping=mapping)
         pipe.execute()
@@ -172,10 +175,9 @@ class TaskStore(NetworkLayer):
         """Delete the task data of the network, and with ``workers`` every other key too."""
         k = self.keys
         if workers:
-            return self.scripts.call("delete_keys", [], [k.pattern()])
+            return self.scripts.call("delete_keys", [k.all_tasks], [k.pattern()])
         fixed = [k.all_tasks, k.queued, k.running, k.finished, k.failed]
-        return self.scripts.call("delete_keys", fixed,
-                                 [k.task_pattern(), k.pending_pattern()])
+        return self.scripts.call("delete_keys", fixed, k.task_data_patterns())
 
     # -- reads ---------------------------------------------------------------------
 
@@ -231,6 +233,14 @@ class TaskStore(NetworkLayer):
         coll = self.collection(state)
         return self.client.llen(coll) if state in _LIST_STATES else self.client.scard(coll)
 
+    def counts(self) -> dict[str, int]:
+        """Number of tasks per state, one consistent snapshot (MULTI)."""
+        pipe = self.client.pipeline(transaction=True)
+        for state in TaskState:
+            coll = self.collection(state)
+            pipe.llen(coll) if state in _LIST_STATES else pipe.scard(coll)
+        return {s.value: n for s, n in zip(TaskState, pipe.execute())}
+
     def are_members(self, state: TaskState, keys: Sequence[str]) -> list[bool]:
         """For each key, whether it is in the (set) collection of ``state``."""
         if not keys:
@@ -251,5 +261,5 @@ class TaskStore(NetworkLayer):
         settled = {k for k in keys if k in finished}
         if keys:
             settled.update(k for k, failed in zip(keys, replies[1]) if failed)
-        running = sum(1 for s in replies[-1] if s == b"running")
+        running = sum(1 for s in replies[-1] if decode(s) == _RUNNING)
         return settled, cursor + len(replies[0]), running

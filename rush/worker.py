@@ -11,16 +11,16 @@ import time
 from typing import Any, Sequence
 
 from . import frames
-from .config import RedisConfig
-from .controller import DEFAULT_CONDITION, Rush, encode
-from .errors import WorkerStoppedError
 from ._process import reap
-from .serialization import dumps
-from .start_args import unpack
-from .startup import check_heartbeat
-from .states import TaskState, WorkerState
-from .store import decode
-from .validation import broadcast, dict_list, either, field_list, key_list, matching, positive_number
+from .config import RedisConfig
+from .controller import Rush
+from .errors import WorkerStoppedError
+from .heartbeat import start_heartbeat
+from .serialization import dumps, encode
+from .states import DEFAULT_CONDITION, TaskState, WorkerState
+from .store import Claim
+from .validation import (broadcast, check_heartbeat, dict_list, either, field_list, key_list,
+                         matching, positive_number)
 from .worker_ids import new_worker_id
 
 logger = logging.getLogger("rush")
@@ -38,8 +38,7 @@ class RushWorker(Rush):
 
     def __init__(self, network_id: str, config: RedisConfig | None = None,
                  worker_id: str | None = None, heartbeat_period: float | None = None,
-                 heartbeat_expire: float | None = None, remote: bool = False,
-                 _register: bool = True) -> None:
+                 heartbeat_expire: float | None = None, remote: bool = False) -> None:
         if network_id is None:
             raise TypeError("a RushWorker needs the network_id of its network")
         if worker_id is not None and not isinstance(worker_id, str):
@@ -52,17 +51,16 @@ class RushWorker(Rush):
         self.remote = bool(remote)
         self._heartbeat: subprocess.Popen | None = None
         self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
-        if _register:
-            self._register()
+        self.register()
 
-    def _register(self) -> None:
-        """Record this worker as running and start its heartbeat process (if any)."""
+    def register(self) -> None:
+        """Record this worker as running (the constructor does it) and start its
+        heartbeat process, if it has a heartbeat and none runs yet."""
         self._registry.register(self._worker_id, os.getpid(), self._hostname,
                                 heartbeat_expire=self.heartbeat_expire, remote=self.remote)
-        if self.heartbeat_period is not None and self.heartbeat_expire is not None:
-            from .heartbeat import start_heartbeat
-
-            self._heartbeat = start_heartbeat(self.network_id, self._worker_id, self.config.url,
+        if self.heartbeat_period is not None and self.heartbeat_expire is not None \
+                and self._heartbeat is None:
+            self._heartbeat = start_heartbeat(self.network_id, self._worker_id, self.config,
                                               self.heartbeat_period, self.heartbeat_expire)
 
     def _stop_heartbeat(self) -> None:
@@ -75,23 +73,6 @@ class RushWorker(Rush):
         self._stop_heartbeat()
         super().close()
 
-    def _read_start_args(self) -> dict[str, Any]:
-        stored = self._registry.start_args(self._worker_id)
-        if stored is None:
-            raise RuntimeError(
-                f"network {self.network_id!r} has no start arguments for worker "
-                f"{self._worker_id!r}: start workers with a controller's start_local_workers(), "
-                "start_remote_workers() or worker_script(), which store them first")
-        return unpack(stored)
-
-    def _install_log_handler(self, thresholds: dict[str, str], buffer_size: int) -> Any:
-        from .log_records import install
-
-        return install(self._client, self.keys.log(self._worker_id), thresholds, buffer_size)
-
-    def _mark_lost(self, message: str) -> None:
-        """The loop crashed: mark this worker lost and fail its tasks, now."""
-        self._store.stop_worker(self._worker_id, WorkerState.LOST.value, dumps({"message": message}))
 
     @property
     def worker_id(self) -> str:
@@ -123,6 +104,11 @@ class RushWorker(Rush):
         """Record that this worker left its loop normally (a killed or lost worker stays so)."""
         self._registry.set_terminated(self._worker_id)
 
+    def set_lost(self, message: str) -> None:
+        """Record that this worker's loop crashed: it becomes ``"lost"`` and its running
+        and pending tasks fail with ``message``, now (no sweep needed)."""
+        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps({"message": message}))
+
     # -- tasks ---------------------------------------------------------------------
 
     def push_running_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
@@ -133,11 +119,11 @@ class RushWorker(Rush):
         """
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        keys, terminate = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras],
-                                       worker_id=self._worker_id,
-                                       extra_fields=[("worker_id", self._worker_id)])
-        if keys:
-            self._terminate_hint = (terminate, time.monotonic())
+        keys, reply = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras],
+                                   worker_id=self._worker_id,
+                                   extra_fields=[("worker_id", self._worker_id)])
+        if reply is not None:
+            self._terminate_hint = (reply.terminate, time.monotonic())
         return keys
 
     def finish_tasks(self, keys: str | Sequence[str], yss: Sequence[dict],
@@ -171,15 +157,15 @@ class RushWorker(Rush):
             return
         rows = [[encode(c[i]) for c in columns] for i in range(len(keys))]
         try:
-            discarded, terminate = self._store.move(state, keys, fields, rows, self._worker_id)
+            reply = self._store.move(state, keys, fields, rows, self._worker_id)
         except WorkerStoppedError:
             logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
             return
-        self._terminate_hint = (terminate, time.monotonic())
-        if discarded:
+        self._terminate_hint = (reply.terminate, time.monotonic())
+        if reply.skipped:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
-                           len(discarded), frames.preview(discarded))
+                           len(reply.skipped), frames.preview(reply.skipped))
 
     def pop_task(self, timeout: float = 1, fields: str | Sequence[str] = ("xs",)) -> dict | None:
         """Take the oldest queued task and mark it running: ``{"key": ..., "xs": {...}}``.
@@ -189,12 +175,17 @@ class RushWorker(Rush):
         """
         names = field_list("fields", fields)
         positive_number("timeout", timeout)
-        got = self._store.pop(self._worker_id, names)
-        if got is None and timeout > 0 and self._store.pop_to_pending(self._worker_id, timeout):
-            got = self._store.claim_pending(self._worker_id, names)
-        if got is None:
-            return None
-        task: dict[str, Any] = {"key": decode(got[0])}
-        for name, raw in zip(names, got[1:]):
-            task[name] = None if raw is None else frames.decode_value(name, raw)
-        return task
+        claim = self._store.pop(self._worker_id, names)
+        seen = time.monotonic()
+        if claim.key is None and timeout > 0 and self._store.pop_to_pending(self._worker_id, timeout):
+            claim = self._store.claim_pending(self._worker_id, names)
+            seen = time.monotonic()
+        self._terminate_hint = (claim.terminate, seen)
+        return None if claim.key is None else _task(claim, names)
+
+
+def _task(claim: Claim, names: Sequence[str]) -> dict[str, Any]:
+    task: dict[str, Any] = {"key": claim.key}
+    for name, raw in zip(names, claim.values):
+        task[name] = None if raw is None else frames.decode_value(name, raw)
+    return task

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from typing import Callable
@@ -49,6 +51,47 @@ def worker(config, network_id, rsh):
     w = rush.RushWorker(network_id, config=config)
     yield w
     w.close()
+
+
+@pytest.fixture
+def make_worker(config, network_id, rsh):
+    """Makes in-process RushWorkers on the test's network, each with its own connection."""
+    made: list[rush.RushWorker] = []
+
+    def make() -> rush.RushWorker:
+        w = rush.RushWorker(network_id, config=config)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def rush_warnings(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "rush" and r.levelno == logging.WARNING]
+
+
+def run_together(*targets) -> None:
+    """Start the targets at the same moment in threads; re-raise their errors."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def run(target):
+        try:
+            barrier.wait(10)
+            target()
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    if errors:
+        raise errors[0]
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.02,

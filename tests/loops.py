@@ -166,3 +166,8 @@ def wl_log_then_block(rush, release: str) -> None:
     for i in range(3):
         logging.getLogger("rush").info("buffered %d", i)
     wl_block_in_task(rush, release)
+
+
+def wl_report_config(rush) -> None:
+    """Reports the ``retry_seconds`` of the config this worker connected with."""
+    rush.push_finished_tasks(xss=[{"x1": 0.0}], yss=[{"retry_seconds": rush.config.retry_seconds}])

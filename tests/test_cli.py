@@ -13,7 +13,7 @@ import pytest
 import loops
 import rush
 from conftest import wait_until
-from rush.startup import LOST_MESSAGE
+from rush.states import LOST_MESSAGE
 from worker_helpers import SLOW, states
 
 TESTS = Path(__file__).resolve().parent

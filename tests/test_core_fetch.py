@@ -162,24 +162,6 @@ def test_finished_tasks_are_cached(rsh, worker, caplog):
     assert len(rush_warnings(caplog)) == 2
 
 
-def test_cached_reads_only_the_new_tasks(rsh, worker):
-    keys = worker.push_running_tasks([{"x": i} for i in range(50)])
-    worker.finish_tasks(keys, [{"y": 0}])
-    rsh.fetch_finished_tasks()
-    reads: list[tuple] = []
-    original = rsh._store.read
-
-    def spy(states, fields, start=0, stop=-1):
-        reads.append((start, stop))
-        return original(states, fields, start, stop)
-
-    rsh._store.read = spy
-    more = worker.push_running_tasks([{"x": 1}, {"x": 2}])
-    worker.finish_tasks(more, [{"y": 1}])
-    assert len(rsh.fetch_finished_tasks()) == 52
-    assert [start for start, _ in reads] == [50]
-
-
 def test_changing_a_fetched_frame_does_not_change_the_cache(rsh, worker):
     keys = worker.push_running_tasks([{"x": 1}, {"x": 2}])
     worker.finish_tasks(keys, [{"y": 1}, {"y": 2}])
@@ -308,29 +290,3 @@ def test_finished_tasks_read_in_chunks(rsh, worker, monkeypatch, caplog):
     assert second["keys"].tolist() == keys[:9] + keys[10:]
     assert rsh.fetch_new_tasks()["keys"].tolist() == keys[:9] + keys[10:]
     assert len(rush_warnings(caplog)) == 2  # the hole, once per reader
-
-
-def test_every_key_carries_the_hash_tag(network_id):
-    """On an empty server, everything a network writes lives under its hash tag."""
-    with RedisServer() as server:
-        controller = rush.rsh(network_id, config=server.config)
-        worker = RushWorker(network_id, config=server.config)
-        controller.push_tasks([{"x": 1}, {"x": 2}, {"x": 3}])
-        task = worker.pop_task(timeout=0)
-        worker.finish_tasks(task["key"], [{"y": 1}])
-        worker.fail_tasks(worker.pop_task(timeout=0)["key"])
-        worker._store.pop_to_pending(worker.worker_id, 1)
-        worker.push_running_tasks([{"x": 4}])
-        controller.push_finished_tasks([{"x": 5}], [{"y": 5}])
-        controller.push_failed_tasks([{"x": 6}])
-        controller.write_hashes(xs=[{"x": 7}])
-        controller._registry.request_terminate([worker.worker_id])
-        controller.fetch_new_tasks(timeout=0.05)
-        worker.set_terminated()
-        keys = [k.decode() for k in controller.connector.keys("*")]
-        assert keys
-        assert all(k.startswith("{" + network_id + "}:") for k in keys), keys
-        controller.reset()
-        assert controller.connector.keys("*") == []
-        worker.close()
-        controller.close()

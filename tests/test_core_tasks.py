@@ -349,7 +349,7 @@ def test_set_terminated(rsh, worker):
 def test_terminate_flag(rsh, worker, config, network_id):
     other = RushWorker(network_id, config=config)
     try:
-        rsh._registry.request_terminate([worker.worker_id])
+        rsh.stop_workers("terminate", worker.worker_id)
         assert worker.terminated is True
         assert other.terminated is False
         # told to terminate, the worker is still running until it leaves its loop
@@ -413,20 +413,6 @@ def test_reset_escapes_glob_characters(config):
     finally:
         neighbour.reset()
         tricky.reset()
-
-
-def test_reset_without_workers_keeps_registrations(rsh, worker):
-    rsh.push_tasks([{"x": 1}, {"x": 2}])
-    worker.pop_task(timeout=0)
-    worker._store.pop_to_pending(worker.worker_id, 0.1)  # one task only in the pending list
-    rsh.reset(workers=False)
-    assert rsh.n_tasks == rsh.n_queued_tasks == rsh.n_running_tasks == 0
-    assert rsh.worker_ids == [worker.worker_id]
-    assert rsh.worker_info["state"].tolist() == ["running"]
-    assert rsh.connector.keys(rsh.keys.task_prefix.replace("{", "[{]") + "*") == []
-    assert not rsh.connector.exists(rsh.keys.pending(worker.worker_id))
-    key = rsh.push_tasks([{"x": 3}])[0]
-    assert worker.pop_task(timeout=0)["key"] == key
 
 
 def test_print_shows_counts(rsh, worker, capsys):

@@ -15,8 +15,8 @@ import pytest
 import loops
 import rush
 from conftest import wait_until
-from rush.lifecycle import KILLED_MESSAGE
-from rush.startup import LOST_MESSAGE
+from rush.states import KILLED_MESSAGE
+from rush.states import LOST_MESSAGE
 from worker_helpers import SLOW, all_exited, pid_alive, pids, states
 
 INFO_COLUMNS = ["worker_id", "pid", "remote", "hostname", "heartbeat", "state"]

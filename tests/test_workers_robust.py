@@ -18,7 +18,7 @@ import pytest
 
 import loops
 from conftest import wait_until
-from rush.startup import LOST_MESSAGE
+from rush.states import LOST_MESSAGE
 from worker_helpers import SLOW, children_of, pid_alive, pids, states
 
 TESTS = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import redis
 import loops
 import rush
 from conftest import wait_until
-from rush.lifecycle import KILLED_MESSAGE
+from rush.states import KILLED_MESSAGE
 from worker_helpers import SLOW, children_of, pid_alive, pids, states
 
 SECRET = "s3cret-script-pw"

@@ -17,14 +17,14 @@ from collections import deque
 from pathlib import Path
 
 from .._process import die_with_parent
-from ..config import RedisConfig
+from ..config import RedisConfig, config_environment
 from ..worker_options import WorkerOptions
 
 _TAIL_LINES = 20
 
 
 def _worker_env(config: RedisConfig) -> dict[str, str]:
-    env = dict(os.environ, RUSH_REDIS_URL=config.url)
+    env = dict(os.environ, **config_environment(config))
     # the loop may live in a module the controller imported from its own sys.path
     paths = [os.getcwd() if p == "" else p for p in sys.path]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
@@ -40,7 +40,7 @@ def start_process(network_id: str, worker_id: str, config: RedisConfig, options:
                   supervise: bool, log_dir: Path) -> subprocess.Popen:
     """Start one local worker process."""
     command = [sys.executable, "-m", "rush", "worker", "--network-id", network_id,
-               "--worker-id", worker_id, *options.cli_args(include_logs=False)]
+               "--worker-id", worker_id, *options.to_cli(include_logs=False)]
     if supervise:
         command += ["--supervisor-pid", str(os.getpid())]
     out_path = Path(options.output_log) / f"output_{worker_id}.log" if options.output_log else None

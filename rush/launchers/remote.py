@@ -13,26 +13,21 @@ without registering (the controller then sees the future done and the worker los
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from ..config import RedisConfig
-from ..connection import connect
-from ..keys import NetworkKeys
+from ..plan import plan_value
 from ..worker_options import WorkerOptions
 
 logger = logging.getLogger("rush")
 
 #: Heartbeat period of remote workers when none is given (seconds; expiry 3 x period).
 REMOTE_HEARTBEAT_PERIOD = 1.0
-_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 
 
 def default_executor() -> Any:
     """The plan's executor, else the current Dask client; else a ``RuntimeError`` saying
     how to get one."""
-    from ..plan import plan_value
-
     executor = plan_value("executor")
     if executor is not None:
         return executor
@@ -49,14 +44,6 @@ def default_executor() -> Any:
         "or set one with rush_plan(executor=...)")
 
 
-def check_executor(executor: Any) -> Any:
-    """An object with a callable ``submit``."""
-    if not callable(getattr(executor, "submit", None)):
-        raise TypeError(f"executor must have a submit(fn, *args, **kwargs) method, "
-                        f"got {type(executor).__name__}")
-    return executor
-
-
 def slots(executor: Any) -> int | None:
     """How many tasks the engine runs at once, when it says."""
     scheduler_info = getattr(executor, "scheduler_info", None)
@@ -70,47 +57,16 @@ def slots(executor: Any) -> int | None:
     return n if isinstance(n, int) else None
 
 
-def with_heartbeat(options: WorkerOptions) -> WorkerOptions:
-    """Remote workers run a heartbeat process by default (it is their kill channel)."""
-    if options.heartbeat_period is not None:
-        return options
-    return WorkerOptions.checked(options.lgr_thresholds, options.lgr_buffer_size,
-                                 REMOTE_HEARTBEAT_PERIOD, None, options.message_log,
-                                 options.output_log)
-
-
-def new_launch_token(client: Any, keys: NetworkKeys, worker_id: str) -> str:
-    """Write a fresh one-time launch token for ``worker_id``."""
-    token = secrets.token_hex(16)
-    client.set(keys.launch(worker_id), token, ex=_TOKEN_TTL_SECONDS)
-    return token
-
-
 def submit(executor: Any, network_id: str, worker_id: str, config: RedisConfig,
            options: WorkerOptions, token: str) -> Any:
     """Submit one worker to the engine; returns its future."""
+    # The one import inside a function that closes a circle (worker_process -> worker ->
+    # controller -> pool -> here): the engine must be handed the worker's entry point,
+    # which runs a RushWorker, which is a Rush, which starts workers through this module.
+    from ..worker_process import run_remote_worker
+
     kwargs: dict[str, Any] = {}
     if type(executor).__module__.startswith("distributed"):
         kwargs = {"pure": False, "key": f"rush-worker-{worker_id}-{token[:8]}"}
-    return executor.submit(run_remote_worker, network_id, worker_id, config, options.kwargs(),
-                           token, **kwargs)
-
-
-def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,
-                      options: dict[str, Any], token: str) -> str | None:
-    """What the engine runs: consume the launch token, then ``start_worker``.
-
-    Returns ``None`` without starting when the token was already used (an engine re-run).
-    """
-    from ..startup import start_worker
-
-    client = connect(config)
-    try:
-        current = client.getdel(NetworkKeys(network_id).launch(worker_id))
-    finally:
-        client.close()
-    if current is None or current.decode() != token:
-        logging.getLogger("rush").warning(
-            "worker %s: this launch was already used (an engine re-run?); not starting", worker_id)
-        return None
-    return start_worker(network_id, worker_id=worker_id, config=config, remote=True, **options)
+    return executor.submit(run_remote_worker, network_id, worker_id, config, options, token,
+                           **kwargs)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shlex
 
-from ..config import RedisConfig
+from ..config import RedisConfig, config_environment
 from ..worker_options import WorkerOptions
 
 
 def worker_command(network_id: str, config: RedisConfig, options: WorkerOptions,
                    python: str = "python") -> tuple[str, str]:
-    """``(command, redacted command)``. The URL is passed in ``RUSH_REDIS_URL`` before the
-    command, so the password is not in the worker's process title."""
-    args = [python, "-m", "rush", "worker", "--network-id", network_id, *options.cli_args()]
+    """``(command, redacted command)``. Where Redis is goes in environment variables set
+    before the command, so the password is not in the worker's process title."""
+    args = [python, "-m", "rush", "worker", "--network-id", network_id, *options.to_cli()]
     tail = " ".join(shlex.quote(a) for a in args)
-    return (f"RUSH_REDIS_URL={shlex.quote(config.url)} {tail}",
-            f"RUSH_REDIS_URL={shlex.quote(config.redacted_url)} {tail}")
+    return (_assignments(config_environment(config)) + " " + tail,
+            _assignments(config_environment(config.redacted())) + " " + tail)
+
+
+def _assignments(env: dict[str, str]) -> str:
+    return " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())

@@ -8,29 +8,36 @@
 -- KEYS[2]    running                       (set)
 -- KEYS[3]    worker states                 (hash worker_id -> state)
 -- KEYS[4]    queued                        (list)
--- ARGV[1]    worker id; must be "running"
--- ARGV[2]    task hash prefix (the task's hash is prefix .. key, same hash tag)
--- ARGV[3..]  fields to return
--- Returns {key, values...}, nil when the source is empty, or the error WORKER_STOPPED.
+-- KEYS[5]    workers told to terminate     (set)
+-- KEYS[6]    the worker's running set      (set)
+-- ARGV[1]    worker id
+-- ARGV[2]    the worker state "running"
+-- ARGV[3]    task hash prefix
+-- ARGV[4..]  fields to return
+-- Returns {terminate, {key, values...}}, {terminate, {}} when the source is empty, or
+-- WORKER_STOPPED.
 
-if redis.call("HGET", KEYS[3], ARGV[1]) ~= "running" then
+local worker_id = ARGV[1]
+if not worker_in(KEYS[3], worker_id, ARGV[2]) then
   if KEYS[1] ~= KEYS[4] then
     local key = redis.call("LPOP", KEYS[1])
     if key then
       redis.call("LPUSH", KEYS[4], key)
     end
   end
-  return redis.error_reply("WORKER_STOPPED")
+  return worker_stopped()
 end
+local terminate = terminate_flag(KEYS[5], worker_id)
 local key = redis.call("LPOP", KEYS[1])
 if not key then
-  return nil
+  return {terminate, {}}
 end
-local hash = ARGV[2] .. key
+local hash = ARGV[3] .. key
 redis.call("SADD", KEYS[2], key)
-redis.call("HSET", hash, "worker_id", ARGV[1])
-local out = {key}
-for i = 3, #ARGV do
-  out[#out + 1] = redis.call("HGET", hash, ARGV[i])
+redis.call("SADD", KEYS[6], key)
+redis.call("HSET", hash, "worker_id", worker_id)
+local task = {key}
+for i = 4, #ARGV do
+  task[#task + 1] = redis.call("HGET", hash, ARGV[i])
 end
-return out
+return {terminate, task}

@@ -8,10 +8,7 @@
 -- Returns the moved keys.
 
 local keys = redis.call("LRANGE", KEYS[1], 0, -1)
-for _, key in ipairs(keys) do
-  redis.call("SADD", KEYS[2], key)
-  redis.call("HSET", ARGV[2] .. key, "condition", ARGV[1])
-end
+fail_keys(KEYS[2], ARGV[2], keys, ARGV[1], nil)
 redis.call("DEL", KEYS[1])
 if #keys > 0 then
   redis.call("PUBLISH", ARGV[3], "tasks")

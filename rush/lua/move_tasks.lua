@@ -5,52 +5,35 @@
 -- KEYS[2]    destination                   (list: finished | set: failed)
 -- KEYS[3]    worker states                 (hash worker_id -> state)
 -- KEYS[4]    workers told to terminate     (set)
--- KEYS[5..]  one task hash per task        (hash)
--- ARGV[1]    destination kind: "list" or "set"
--- ARGV[2]    worker id that writes, or "" (a controller); the worker must be "running"
--- ARGV[3]    pub/sub channel to notify
--- ARGV[4]    F, the number of fields
--- ARGV[5 .. 4+F]   field names
--- then per task: the public key and F values ("" = field absent)
--- Returns {1 if the writing worker was told to terminate else 0, the keys that were not
--- running (discarded)}, or the error WORKER_STOPPED.
+-- KEYS[5]    the writing worker's running set (set)
+-- ARGV[1]    worker id that writes, or "" (a controller)
+-- ARGV[2]    the worker state "running"
+-- ARGV[3]    destination kind: "list" or "set"
+-- ARGV[4]    pub/sub channel to notify
+-- ARGV[5]    task hash prefix
+-- ARGV[6]    F, the number of fields
+-- ARGV[7 .. 6+F]   field names
+-- then per task: its public key and F values ("" = field absent)
+-- Returns {terminate, keys that were not running (discarded)}, or WORKER_STOPPED.
 
-local worker_id = ARGV[2]
-if worker_id ~= "" and redis.call("HGET", KEYS[3], worker_id) ~= "running" then
-  return redis.error_reply("WORKER_STOPPED")
+local worker_id = ARGV[1]
+if worker_id ~= "" and not worker_in(KEYS[3], worker_id, ARGV[2]) then
+  return worker_stopped()
 end
-local nf = tonumber(ARGV[4])
-local at = 5 + nf
-local discarded = {}
-for i = 5, #KEYS do
+local nf = tonumber(ARGV[6])
+local discarded, moved = {}, 0
+for at = 7 + nf, #ARGV, nf + 1 do
   local key = ARGV[at]
   if redis.call("SREM", KEYS[1], key) == 1 then
-    local pairs = {}
-    for f = 1, nf do
-      local value = ARGV[at + f]
-      if value ~= "" then
-        pairs[#pairs + 1] = ARGV[4 + f]
-        pairs[#pairs + 1] = value
-      end
-    end
-    if #pairs > 0 then
-      redis.call("HSET", KEYS[i], unpack(pairs))
-    end
-    if ARGV[1] == "list" then
-      redis.call("RPUSH", KEYS[2], key)
-    else
-      redis.call("SADD", KEYS[2], key)
-    end
+    write_row(ARGV[5] .. key, 6, nf, at)
+    add_to(ARGV[3], KEYS[2], key)
+    redis.call("SREM", KEYS[5], key)
+    moved = moved + 1
   else
     discarded[#discarded + 1] = key
   end
-  at = at + 1 + nf
 end
-if #discarded < #KEYS - 4 then
-  redis.call("PUBLISH", ARGV[3], "tasks")
+if moved > 0 then
+  redis.call("PUBLISH", ARGV[4], "tasks")
 end
-local terminate = 0
-if worker_id ~= "" then
-  terminate = redis.call("SISMEMBER", KEYS[4], worker_id)
-end
-return {terminate, discarded}
+return {terminate_flag(KEYS[4], worker_id), discarded}

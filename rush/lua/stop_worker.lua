@@ -1,37 +1,39 @@
 -- stop_worker: mark a running worker killed or lost and fail its running and pending
 -- tasks, in one step. Idempotent: a worker that is no longer "running" is left alone,
 -- so two sweeps racing (or a sweep racing the worker's own end) change it once.
--- Only this worker's tasks are touched.
+-- Only this worker's tasks are touched: its running set may still hold keys another
+-- writer moved on (finished, or taken by another worker), so a key fails only while
+-- it is running and its hash names this worker.
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
 -- KEYS[2]    running                       (set)
 -- KEYS[3]    failed                        (set)
 -- KEYS[4]    the worker's pending list     (list)
+-- KEYS[5]    the worker's running set      (set)
 -- ARGV[1]    worker id
--- ARGV[2]    new state: "killed" or "lost"
--- ARGV[3]    pickled condition stored in each failed task
--- ARGV[4]    task hash prefix
--- ARGV[5]    pub/sub channel to notify
+-- ARGV[2]    the worker state "running"
+-- ARGV[3]    new state: "killed" or "lost"
+-- ARGV[4]    pickled condition stored in each failed task
+-- ARGV[5]    task hash prefix
+-- ARGV[6]    pub/sub channel to notify
 -- Returns the failed keys, or nil when the worker was not running.
 
-if redis.call("HGET", KEYS[1], ARGV[1]) ~= "running" then
+local worker_id, task_prefix = ARGV[1], ARGV[5]
+if not worker_in(KEYS[1], worker_id, ARGV[2]) then
   return nil
 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+redis.call("HSET", KEYS[1], worker_id, ARGV[3])
 local failed = {}
-for _, key in ipairs(redis.call("SMEMBERS", KEYS[2])) do
-  if redis.call("HGET", ARGV[4] .. key, "worker_id") == ARGV[1] then
+for _, key in ipairs(redis.call("SMEMBERS", KEYS[5])) do
+  if redis.call("HGET", task_prefix .. key, "worker_id") == worker_id
+      and redis.call("SREM", KEYS[2], key) == 1 then
     failed[#failed + 1] = key
   end
 end
 for _, key in ipairs(redis.call("LRANGE", KEYS[4], 0, -1)) do
   failed[#failed + 1] = key
 end
-for _, key in ipairs(failed) do
-  redis.call("SREM", KEYS[2], key)
-  redis.call("SADD", KEYS[3], key)
-  redis.call("HSET", ARGV[4] .. key, "condition", ARGV[3], "worker_id", ARGV[1])
-end
-redis.call("DEL", KEYS[4])
-redis.call("PUBLISH", ARGV[5], "workers")
+fail_keys(KEYS[3], task_prefix, failed, ARGV[4], worker_id)
+redis.call("DEL", KEYS[4], KEYS[5])
+redis.call("PUBLISH", ARGV[6], "workers")
 return failed

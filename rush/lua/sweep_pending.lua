@@ -6,26 +6,27 @@
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
 -- KEYS[2]    failed                        (set)
--- ARGV[1]    pending list prefix (the list is prefix .. worker_id, same hash tag)
--- ARGV[2]    pickled condition stored in each failed task
--- ARGV[3]    task hash prefix
--- ARGV[4]    pub/sub channel to notify
+-- ARGV[1]    the worker state "running"
+-- ARGV[2]    pending list prefix (the list is prefix .. worker_id)
+-- ARGV[3]    pickled condition stored in each failed task
+-- ARGV[4]    task hash prefix
+-- ARGV[5]    pub/sub channel to notify
 -- Returns the failed keys.
 
-local failed = {}
+local all = {}
 local states = redis.call("HGETALL", KEYS[1])
 for i = 1, #states, 2 do
-  if states[i + 1] ~= "running" then
-    local pending = ARGV[1] .. states[i]
-    for _, key in ipairs(redis.call("LRANGE", pending, 0, -1)) do
-      redis.call("SADD", KEYS[2], key)
-      redis.call("HSET", ARGV[3] .. key, "condition", ARGV[2], "worker_id", states[i])
-      failed[#failed + 1] = key
+  if states[i + 1] ~= ARGV[1] then
+    local pending = ARGV[2] .. states[i]
+    local keys = redis.call("LRANGE", pending, 0, -1)
+    fail_keys(KEYS[2], ARGV[4], keys, ARGV[3], states[i])
+    for _, key in ipairs(keys) do
+      all[#all + 1] = key
     end
     redis.call("DEL", pending)
   end
 end
-if #failed > 0 then
-  redis.call("PUBLISH", ARGV[4], "tasks")
+if #all > 0 then
+  redis.call("PUBLISH", ARGV[5], "tasks")
 end
-return failed
+return all

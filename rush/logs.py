@@ -1,16 +1,18 @@
-"""Worker log records in Redis: the handler that pushes them (worker side) and the
-functions that read and print them (controller side)."""
+"""Worker log records in Redis: the handler that pushes them (worker side), and the
+reader behind ``read_log``/``print_log`` (controller side)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     import pandas as pd
-    import redis
 
+    from .registry import WorkerRegistry
+
+#: Level names accepted in ``lgr_thresholds`` (the R names and Python's) -> levels.
 LEVELS = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
           "critical": logging.CRITICAL}
@@ -18,16 +20,16 @@ LOG_COLUMNS = ("worker_id", "level", "timestamp", "logger", "caller", "msg")
 
 
 class RedisLogHandler(logging.Handler):
-    """Pushes JSON records (level, timestamp, logger, caller, msg) to a Redis list.
+    """Pushes JSON records (level, timestamp, logger, caller, msg) to a worker's log.
 
     Records are buffered until ``buffer_size`` accumulate; an ERROR or worse, ``flush()``
-    and ``close()`` push at once. ``buffer_size=0`` pushes every record.
+    and ``close()`` push at once. ``buffer_size=0`` pushes every record. ``push`` writes
+    a batch of records (``WorkerRegistry.push_logs`` bound to the worker).
     """
 
-    def __init__(self, client: "redis.Redis", key: str, buffer_size: int = 0) -> None:
+    def __init__(self, push: Callable[[list[str]], None], buffer_size: int = 0) -> None:
         super().__init__(level=logging.NOTSET)
-        self._client = client
-        self._key = key
+        self._push = push
         self._buffer_size = buffer_size
         self._buffer: list[str] = []
 
@@ -48,7 +50,7 @@ class RedisLogHandler(logging.Handler):
         try:
             if self._buffer:
                 records, self._buffer = self._buffer, []
-                self._client.rpush(self._key, *records)
+                self._push(records)
         finally:
             self.release()
 
@@ -59,10 +61,10 @@ class RedisLogHandler(logging.Handler):
             super().close()
 
 
-def install(client: "redis.Redis", key: str, thresholds: dict[str, str],
+def install(push: Callable[[list[str]], None], thresholds: dict[str, str],
             buffer_size: int) -> RedisLogHandler:
     """Attach one handler to each logger of ``thresholds`` at its level."""
-    handler = RedisLogHandler(client, key, buffer_size)
+    handler = RedisLogHandler(push, buffer_size)
     for name, level in thresholds.items():
         lg = logging.getLogger(name)
         lg.setLevel(LEVELS[level.lower()])
@@ -75,6 +77,32 @@ def uninstall(handler: RedisLogHandler, thresholds: dict[str, str]) -> None:
     for name in thresholds:
         logging.getLogger(name).removeHandler(handler)
     handler.close()
+
+
+class LogReader:
+    """Reads the workers' log records for a controller; remembers what ``print_log``
+    has printed."""
+
+    def __init__(self) -> None:
+        self._printed: dict[str, int] = {}  # worker id -> records printed
+
+    def read(self, registry: "WorkerRegistry", worker_ids: Sequence[str],
+             time_difference: bool) -> "pd.DataFrame":
+        """Every stored record of these workers (``read_log``)."""
+        raw = registry.read_logs(worker_ids, [0] * len(worker_ids))
+        return log_frame({w: parse(r) for w, r in zip(worker_ids, raw)}, time_difference)
+
+    def print_new(self, registry: "WorkerRegistry", worker_ids: Sequence[str]) -> None:
+        """Emit the records not printed before (``print_log``)."""
+        starts = [self._printed.get(w, 0) for w in worker_ids]
+        for worker_id, start, raw in zip(worker_ids, starts, registry.read_logs(worker_ids, starts)):
+            for record in parse(raw):
+                emit(worker_id, record)
+            self._printed[worker_id] = start + len(raw)
+
+    def forget(self) -> None:
+        """Print everything again from the start (the logs were deleted)."""
+        self._printed.clear()
 
 
 def parse(raw: Sequence[bytes]) -> list[dict[str, Any]]:

@@ -1,0 +1,320 @@
+"""The workers a controller started: their processes, engine futures and launches.
+
+``WorkerPool`` starts, stops, watches and restarts workers for a ``Rush`` controller
+(which validates the arguments first), and reaps every process it started, at the
+latest when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ._process import kill, reap
+from .config import RedisConfig
+from .launchers import local, remote, script
+from .registry import WorkerRegistry
+from .serialization import dumps
+from .start_args import place
+from .states import KILLED_MESSAGE, LOST_MESSAGE, WorkerState
+from .store import TaskStore
+from .worker_ids import new_worker_id
+from .worker_options import WorkerOptions
+
+logger = logging.getLogger("rush")
+
+_RUNNING = WorkerState.RUNNING.value
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How this controller started a worker, so it can start it again."""
+
+    kind: str  # "local" or "remote"
+    options: WorkerOptions
+    supervise: bool = True
+    executor: Any = None
+
+
+class WorkerPool:
+    """Starts, stops, watches and restarts the workers of one controller."""
+
+    def __init__(self, network_id: str, config: RedisConfig, store: TaskStore,
+                 registry: WorkerRegistry) -> None:
+        self.network_id = network_id
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.futures: dict[str, Any] = {}
+        self._launches: dict[str, Launch] = {}
+        self._starting: set[str] = set()  # launched, not yet seen registered
+        self._log_dir: Path | None = None
+        ref = weakref.ref(self)
+
+        def reap_at_exit() -> None:
+            pool = ref()
+            if pool is not None:
+                pool.reap()
+
+        self._atexit = reap_at_exit
+        atexit.register(self._atexit)
+
+    def use(self, store: TaskStore, registry: WorkerRegistry) -> None:
+        """Go on with the layers of the controller's new connection."""
+        self.store, self.registry = store, registry
+
+    # -- starting ------------------------------------------------------------------
+
+    def store_start_args(self, blob: bytes, n: int) -> list[str]:
+        """Store pickled start arguments; returns ``n`` new worker ids pointed at them."""
+        args_id, stored = place(blob, self.registry.keys, None, None)
+        worker_ids = [new_worker_id() for _ in range(n)]
+        self.registry.store_start_args(args_id, stored, worker_ids)
+        return worker_ids
+
+    def start_local(self, worker_ids: Sequence[str], options: WorkerOptions,
+                    supervise: bool) -> None:
+        """Start one local process per worker id."""
+        launch = Launch("local", options, supervise=supervise)
+        for worker_id in worker_ids:
+            self._start_local(worker_id, launch)
+
+    def _start_local(self, worker_id: str, launch: Launch) -> None:
+        self.processes[worker_id] = local.start_process(
+            self.network_id, worker_id, self.config, launch.options, launch.supervise,
+            self._private_log_dir())
+        self._launches[worker_id] = launch
+        self._starting.add(worker_id)
+
+    def _private_log_dir(self) -> Path:
+        if self._log_dir is None:
+            self._log_dir = Path(tempfile.mkdtemp(prefix="rush-workers-"))
+        return self._log_dir
+
+    def start_remote(self, worker_ids: Sequence[str], options: WorkerOptions,
+                     executor: Any) -> None:
+        """Submit one engine task per worker id."""
+        self._warn_if_oversubscribed(executor, len(worker_ids))
+        launch = Launch("remote", options, executor=executor)
+        for worker_id in worker_ids:
+            self._submit_remote(worker_id, launch)
+
+    def _submit_remote(self, worker_id: str, launch: Launch) -> None:
+        token = self.registry.new_launch_token(worker_id)
+        self.futures[worker_id] = remote.submit(launch.executor, self.network_id, worker_id,
+                                                self.config, launch.options, token)
+        self._launches[worker_id] = launch
+
+    def _warn_if_oversubscribed(self, executor: Any, n: int) -> None:
+        available = remote.slots(executor)
+        busy = sum(1 for w, f in self.futures.items()
+                   if not f.done() and self._launches[w].executor is executor)
+        if available is not None and busy + n > available:
+            logger.warning("starting %d remote worker(s) with %d already running on an engine "
+                           "with %d slot(s): the rest wait until a slot frees up", n, busy, available)
+
+    def script_command(self, options: WorkerOptions) -> str:
+        """The shell command of a script worker (logged with the password redacted)."""
+        command, redacted = script.worker_command(self.network_id, self.config, options)
+        logger.info("worker script: %s", redacted)
+        return command
+
+    def check_start_failures(self, registered: set[str]) -> None:
+        """Raise if a local worker process exited before it registered (e.g. a bad import)."""
+        self._starting -= registered
+        for worker_id in self._starting:
+            process = self.processes.get(worker_id)
+            if process is not None and process.poll() is not None:
+                self._starting.discard(worker_id)
+                raise RuntimeError(
+                    f"local worker {worker_id} exited with code {process.returncode} before "
+                    f"registering; its stderr ends with:\n{self._stderr_tail(worker_id)}")
+
+    def _stderr_tail(self, worker_id: str) -> str:
+        launch = self._launches.get(worker_id)
+        if launch is None or launch.kind != "local":
+            return ""
+        return local.tail(local.stderr_path(worker_id, launch.options, self._private_log_dir()))
+
+    # -- stopping ------------------------------------------------------------------
+
+    def terminate(self, worker_ids: Sequence[str] | None) -> None:
+        """Raise the terminate flag of these running workers (``None``: all)."""
+        ids = self._running_among(worker_ids, self.registry.states())
+        # the flag outlives registration: a worker still starting leaves at once
+        self.registry.request_terminate(ids)
+
+    def kill(self, worker_ids: Sequence[str] | None) -> None:
+        """Kill these running workers (``None``: all) now: state ``killed``, their running
+        and pending tasks fail."""
+        states = self.registry.states()
+        ids = self._running_among(worker_ids, states)
+        condition = dumps({"message": KILLED_MESSAGE})
+        for worker_id in ids:
+            # mark killed first: from now on Redis refuses the worker's writes, so a kill
+            # that takes a moment to land cannot leave a task stuck in running
+            self.store.stop_worker(worker_id, WorkerState.KILLED, condition)
+        self.registry.send_kill(ids)
+        for worker_id in ids:
+            self._kill_handle(worker_id)
+        for worker_id in ids:
+            if worker_id not in states:
+                self._record_killed_unregistered(worker_id, condition)
+
+    def _running_among(self, worker_ids: Sequence[str] | None, states: dict[str, str]) -> list[str]:
+        """The running workers among ``worker_ids`` (``None``: all), including those this
+        controller launched that have not registered yet; warns about the others."""
+        starting = self._unregistered(states)
+        if worker_ids is None:
+            return [w for w, s in states.items() if s == _RUNNING] + starting
+        running = []
+        for worker_id in dict.fromkeys(worker_ids):
+            state = states.get(worker_id)
+            if state == _RUNNING or worker_id in starting:
+                running.append(worker_id)
+            else:
+                logger.warning("worker %s is %s: skipped", worker_id,
+                               "unknown" if state is None else state)
+        return running
+
+    def _unregistered(self, states: dict[str, str]) -> list[str]:
+        """Workers this controller launched that have not registered yet and still run:
+        a kill right after a start must reach them too."""
+        return [w for w in self._launches if w not in states and not self._handle_dead(w)]
+
+    def _record_killed_unregistered(self, worker_id: str, condition: bytes) -> None:
+        """A worker killed while it was starting (its process is gone now): it may have
+        registered in between (then stop it like the others), else record it killed."""
+        if self.store.stop_worker(worker_id, WorkerState.KILLED, condition) is None:
+            process = self.processes.get(worker_id)
+            self.registry.mark_unregistered(
+                worker_id, WorkerState.KILLED, process.pid if process else 0,
+                socket.gethostname() if process else "", self._launch_kind(worker_id) == "remote")
+
+    def _kill_handle(self, worker_id: str) -> None:
+        process = self.processes.get(worker_id)
+        if process is not None:
+            kill(process)
+        future = self.futures.get(worker_id)
+        if future is not None:
+            future.cancel()
+
+    # -- lost workers --------------------------------------------------------------
+
+    def detect_lost(self, restart_local_workers: bool) -> list[str]:
+        """Mark running workers that died lost and fail their tasks; returns their ids."""
+        running = {r["worker_id"]: r for r in self.registry.info() if r["state"] == _RUNNING}
+        dead = [w for w in running if self._handle_dead(w)]
+        watched = [w for w, r in running.items() if r["heartbeat"] and w not in dead]
+        alive = self.registry.heartbeats_alive(watched)
+        dead += [w for w, ok in zip(watched, alive) if not ok]
+        condition = dumps({"message": LOST_MESSAGE})
+        lost = [w for w in dead
+                if self.store.stop_worker(w, WorkerState.LOST, condition) is not None]
+        for worker_id in lost:
+            tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
+            logger.warning("worker %s is lost%s", worker_id,
+                           f"; its stderr ends with:\n{tail}" if tail else "")
+        stranded = self.store.sweep_pending(condition)
+        if stranded:
+            logger.warning("failed %d task(s) left pending by stopped workers: %s",
+                           len(stranded), ", ".join(stranded))
+        if restart_local_workers:
+            to_restart = [w for w in lost if self._launch_kind(w) == "local"]
+            if to_restart:
+                self.restart(to_restart)
+        return lost
+
+    def _future_error(self, worker_id: str) -> str:
+        future = self.futures.get(worker_id)
+        if future is None or not future.done() or future.cancelled():
+            return ""
+        try:
+            error = future.exception(timeout=1)
+        except Exception as e:  # the engine could not even tell (e.g. a lost scheduler)
+            error = e
+        return "" if error is None else f"{type(error).__name__}: {error}"
+
+    def _launch_kind(self, worker_id: str) -> str | None:
+        launch = self._launches.get(worker_id)
+        return None if launch is None else launch.kind
+
+    def _handle_dead(self, worker_id: str) -> bool:
+        process = self.processes.get(worker_id)
+        if process is not None:
+            return process.poll() is not None
+        future = self.futures.get(worker_id)
+        return future is not None and future.done()
+
+    # -- restarting ----------------------------------------------------------------
+
+    def restart(self, worker_ids: Sequence[str]) -> list[str]:
+        """Start the same worker ids again with the same loop and arguments."""
+        ids = list(dict.fromkeys(worker_ids))
+        states = self.registry.states()
+        unknown = [w for w in ids if w not in states]
+        if unknown:
+            raise ValueError(f"unknown worker ids: {', '.join(unknown)}")
+        foreign = [w for w in ids if w not in self._launches]
+        if foreign:
+            raise ValueError(
+                f"cannot restart {', '.join(foreign)}: not started by this controller (script "
+                "workers cannot be restarted; run the command of worker_script() again)")
+        alive = [w for w in ids if states[w] == _RUNNING]
+        if alive:
+            self.kill(alive)
+        self.registry.set_running(ids)
+        for worker_id in ids:
+            self._restart_one(worker_id)
+        return ids
+
+    def _restart_one(self, worker_id: str) -> None:
+        launch = self._launches[worker_id]
+        old = self.processes.pop(worker_id, None)
+        if old is not None:
+            reap(old, timeout=1)
+        self.futures.pop(worker_id, None)
+        if launch.kind == "local":
+            self._start_local(worker_id, launch)
+        else:
+            self._submit_remote(worker_id, launch)
+
+    # -- cleaning up ---------------------------------------------------------------
+
+    def kill_all(self) -> None:
+        """Kill every running worker of the network and every process this controller
+        started, and forget them."""
+        self.kill(None)
+        self.reap(kill_unsupervised=True)
+        for future in self.futures.values():
+            future.cancel()
+        self.processes.clear()
+        self.futures.clear()
+        self._launches.clear()
+        self._starting.clear()
+
+    def reap(self, kill_unsupervised: bool = False) -> None:
+        """Kill this controller's supervised worker processes that still run (all of them
+        with ``kill_unsupervised``) and reap every one that ended."""
+        for worker_id, process in list(self.processes.items()):
+            launch = self._launches.get(worker_id)
+            supervised = launch is None or launch.supervise
+            if process.poll() is None and (supervised or kill_unsupervised):
+                kill(process)
+        if self._log_dir is not None and all(p.poll() is not None for p in self.processes.values()):
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
+
+    def close(self) -> None:
+        """Reap the supervised workers; the pool is not used afterwards."""
+        self.reap()
+        atexit.unregister(self._atexit)

@@ -1,0 +1,165 @@
+"""What a worker process does: read its start arguments, register, run the loop in a
+``RushWorker`` (with its heartbeat and log handler), and record how it ended.
+
+``start_worker`` is the entry point of ``rush worker`` (local and script workers) and
+of users who run a worker themselves; ``run_remote_worker`` is what a distributed
+engine runs for a remote worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import logging
+import os
+import sys
+import threading
+from typing import Any, Iterator
+
+from . import logs
+from .config import RedisConfig, config_from_environment
+from .connection import check_connection
+from .errors import WorkerStoppedError
+from .registry import WorkerRegistry
+from .start_args import unpack
+from .states import LOST_MESSAGE
+from .worker import RushWorker
+from .worker_ids import new_worker_id
+from .worker_options import WorkerOptions
+
+logger = logging.getLogger("rush")
+
+_SUPERVISION_INTERVAL = 1.0
+
+
+def start_worker(network_id: str, worker_id: str | None = None, config: RedisConfig | None = None,
+                 lgr_thresholds: dict[str, str] | None = None, lgr_buffer_size: int = 0,
+                 heartbeat_period: float | None = None, heartbeat_expire: float | None = None,
+                 message_log: str | None = None, output_log: str | None = None,
+                 remote: bool = False, supervisor_pid: int | None = None) -> str:
+    """Run one worker of ``network_id`` in this process until its loop ends; returns its id.
+
+    Reads the start arguments the controller stored, imports ``packages``, puts
+    ``globals`` into the loop's namespace, runs ``worker_loop(worker, **kwargs)`` and then
+    marks the worker terminated. A loop that raises marks the worker lost (its tasks fail)
+    and re-raises. Without ``config`` the environment's (``RUSH_REDIS_URL`` ...) is used.
+    Raises ``RuntimeError`` when the network has no start arguments.
+    """
+    options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
+                                    heartbeat_expire, message_log, output_log)
+    config = config or config_from_environment() or RedisConfig()
+    return run_worker(network_id, worker_id or new_worker_id(), config, options, remote,
+                      supervisor_pid)
+
+
+def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,
+                      options: WorkerOptions, token: str) -> str | None:
+    """What the engine runs for a remote worker: ``run_worker`` once per launch.
+
+    Returns ``None`` without starting when the launch token was already used (an
+    engine's re-run of a task whose process died) or voided (the worker was killed).
+    """
+    check_connection(config)
+    registry = WorkerRegistry.connect(network_id, config)
+    try:
+        first_run = registry.consume_launch_token(worker_id, token)
+    finally:
+        registry.close()
+    if not first_run:
+        logger.warning("worker %s: this launch was already used (an engine re-run?) or the "
+                       "worker was killed; not starting", worker_id)
+        return None
+    return run_worker(network_id, worker_id, config, options, remote=True)
+
+
+def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
+               remote: bool = False, supervisor_pid: int | None = None) -> str:
+    """Run one worker with validated ``options``; returns its id."""
+    _redirect(options.message_log, "message", worker_id, sys.stderr)
+    _redirect(options.output_log, "output", worker_id, sys.stdout)
+    if supervisor_pid is not None:
+        _watch_supervisor(supervisor_pid)
+    check_connection(config)
+    registry = WorkerRegistry.connect(network_id, config)
+    try:
+        loop, kwargs = _prepare(network_id, worker_id, registry)
+        worker = RushWorker(network_id, config=config, worker_id=worker_id,
+                            heartbeat_period=options.heartbeat_period,
+                            heartbeat_expire=options.heartbeat_expire, remote=remote)
+        try:
+            with _logging_to_redis(registry, worker_id, options):
+                _run_loop(worker, loop, kwargs)
+        finally:
+            worker.close()
+        return worker_id
+    finally:
+        registry.close()
+
+
+def _prepare(network_id: str, worker_id: str, registry: WorkerRegistry) -> tuple[Any, dict]:
+    """The loop and its kwargs, with ``packages`` imported and ``globals`` in place."""
+    stored = registry.start_args(worker_id)
+    if stored is None:
+        raise RuntimeError(
+            f"network {network_id!r} has no start arguments for worker {worker_id!r}: start "
+            "workers with a controller's start_local_workers(), start_remote_workers() or "
+            "worker_script(), which store them first")
+    args = unpack(stored)
+    for package in args["packages"]:
+        importlib.import_module(package)
+    loop = args["worker_loop"]
+    getattr(loop, "__globals__", {}).update(args["globals"])
+    return loop, args["kwargs"]
+
+
+@contextlib.contextmanager
+def _logging_to_redis(registry: WorkerRegistry, worker_id: str,
+                      options: WorkerOptions) -> Iterator[None]:
+    """Records of the loggers in ``lgr_thresholds`` go to the worker's log meanwhile."""
+    thresholds = options.lgr_thresholds
+    if not thresholds:
+        yield
+        return
+    push = functools.partial(registry.push_logs, worker_id)
+    handler = logs.install(push, thresholds, options.lgr_buffer_size)
+    try:
+        yield
+    finally:
+        logs.uninstall(handler, thresholds)
+
+
+def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
+    try:
+        loop(worker, **kwargs)
+    except WorkerStoppedError:
+        logger.info("worker %s was stopped", worker.worker_id)
+    except (Exception, KeyboardInterrupt) as e:
+        logger.error("worker %s: the loop raised %s: %s", worker.worker_id, type(e).__name__, e)
+        worker.set_lost(f"{LOST_MESSAGE}: {type(e).__name__}: {e}")
+        raise
+    worker.set_terminated()
+
+
+def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> None:
+    """Send this process's stderr/stdout to ``<folder>/<prefix>_<worker_id>.log``."""
+    if folder is None:
+        return
+    path = os.path.join(folder, f"{prefix}_{worker_id}.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    stream.flush()
+    os.dup2(fd, stream.fileno())
+    os.close(fd)
+
+
+def _watch_supervisor(pid: int) -> None:
+    """End this process when the controller that supervises it is gone (a backup for the
+    parent-death signal, which Linux sends when the *thread* that started us ends)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != pid:
+                os._exit(70)
+            threading.Event().wait(_SUPERVISION_INTERVAL)
+
+    threading.Thread(target=watch, name="rush-supervision", daemon=True).start()

@@ -1,0 +1,384 @@
+"""The contract of the Redis layers, tested against ``TaskStore`` and ``WorkerRegistry``
+directly: the steps that the public API runs together (pop, then claim; a kill sweep)
+are called one by one here, racing each other, so each invariant in the layers'
+docstrings is pinned. The controller and workers are only used to set up and observe."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import rush
+from conftest import run_together, rush_warnings, wait_until
+from rush import RedisServer, RushWorker, WorkerStoppedError
+from rush.registry import WorkerRegistry
+from rush.serialization import dumps
+from rush.states import TaskState, WorkerState
+from rush.store import TaskStore
+
+KILLED = {"message": "Worker was killed"}
+
+
+@pytest.fixture
+def store(config, network_id):
+    """The task store of the test's network, on a connection of its own."""
+    s = TaskStore.connect(network_id, config)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def registry(config, network_id):
+    """The worker registry of the test's network, on a connection of its own."""
+    r = WorkerRegistry.connect(network_id, config)
+    yield r
+    r.close()
+
+
+# -- a stopped worker writes nothing -----------------------------------------------------
+
+
+def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
+    victim, bystander = make_worker(), make_worker()
+    mine = victim.push_running_tasks([{"x": 1}, {"x": 2}])
+    popped_key = rsh.push_tasks([{"x": 3}])[0]
+    assert victim.pop_task(timeout=0)["key"] == popped_key
+    theirs = bystander.push_running_tasks([{"x": 4}, {"x": 5}])
+    rsh.push_tasks([{"x": 6}])
+
+    failed = store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+    assert sorted(failed) == sorted(mine + [popped_key])
+    assert rsh.worker_info.set_index("worker_id").loc[victim.worker_id, "state"] == "killed"
+    assert rsh.killed_worker_ids == [victim.worker_id]
+    assert victim.worker_id not in rsh.terminated_worker_ids + rsh.running_worker_ids
+    victim.terminated  # may answer from the hint of its last write (a few ms old)
+    assert victim.terminated is True
+
+    # its running tasks were failed with the condition; the other worker's are untouched
+    assert set(rsh.failed_tasks) == set(mine + [popped_key])
+    assert set(rsh.running_tasks) == set(theirs)
+    for h in rsh.read_hashes(mine + [popped_key], ["condition", "worker_id"], flatten=False):
+        assert h == {"condition": KILLED, "worker_id": victim.worker_id}
+    before = rsh.tasks_with_state()
+    n_tasks = rsh.n_tasks
+
+    with pytest.raises(WorkerStoppedError):
+        victim.push_running_tasks([{"x": 7}])
+    with pytest.raises(WorkerStoppedError):
+        victim.pop_task(timeout=0)
+    with pytest.raises(WorkerStoppedError):
+        victim.pop_task(timeout=1)
+    caplog.clear()
+    victim.finish_tasks(mine, [{"y": 1}])
+    victim.fail_tasks(theirs)  # not even another worker's running tasks
+    assert len(rush_warnings(caplog)) == 2
+    assert rsh.tasks_with_state() == before
+    assert rsh.n_tasks == n_tasks
+    assert rsh.read_hash(mine[0], "condition", flatten=False) == {"condition": KILLED}
+    victim.set_terminated()
+    assert rsh.killed_worker_ids == [victim.worker_id]  # a killed worker stays killed
+
+    # the bystander carries on
+    bystander.finish_tasks(theirs, [{"y": 2}])
+    assert bystander.pop_task(timeout=0)["xs"] == {"x": 6}
+    assert set(rsh.finished_tasks) == set(theirs)
+
+
+def test_stop_sweep_is_idempotent(rsh, store, make_worker):
+    victim = make_worker()
+    keys = victim.push_running_tasks([{"x": 1}, {"x": 2}])
+    assert sorted(store.stop_worker(victim.worker_id, "killed", dumps(KILLED))) == sorted(keys)
+    snapshot = (rsh.tasks_with_state(), rsh.worker_info.to_dict("records"))
+    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "again"})) is None
+    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) is None
+    assert (rsh.tasks_with_state(), rsh.worker_info.to_dict("records")) == snapshot
+    assert [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)] == [KILLED] * 2
+    assert rsh.killed_worker_ids == [victim.worker_id] and rsh.lost_worker_ids == []
+
+
+def test_stop_sweep_of_a_terminated_or_unknown_worker_does_nothing(rsh, store, make_worker):
+    done = make_worker()
+    done.set_terminated()
+    assert store.stop_worker(done.worker_id, "lost", dumps(KILLED)) is None
+    assert store.stop_worker("no-such-worker", "lost", dumps(KILLED)) is None
+    assert rsh.terminated_worker_ids == [done.worker_id]
+    assert rsh.worker_ids == [done.worker_id]
+
+
+def test_two_sweeps_racing_change_the_worker_once(rsh, make_worker, config, network_id):
+    victim = make_worker()
+    keys = victim.push_running_tasks([{"x": i} for i in range(50)])
+    sweepers = [TaskStore.connect(network_id, config) for _ in range(2)]  # own connections
+    results: list = [None, None]
+
+    def sweep(i: int):
+        def run() -> None:
+            results[i] = sweepers[i].stop_worker(
+                victim.worker_id, ("killed", "lost")[i], dumps({"message": f"sweep {i}"}))
+        return run
+
+    try:
+        run_together(sweep(0), sweep(1))
+    finally:
+        for s in sweepers:
+            s.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and sorted(winners[0]) == sorted(keys)
+    state = rsh.worker_info["state"].tolist()[0]
+    message = {"killed": "sweep 0", "lost": "sweep 1"}[state]
+    conditions = [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)]
+    assert conditions == [{"message": message}] * 50
+    assert rsh.n_failed_tasks == 50 and rsh.n_running_tasks == 0
+
+
+def test_sweep_racing_the_worker_finishing(rsh, store, make_worker, config, network_id):
+    """Kill sweep and the worker's own finish_tasks race: each task ends exactly once."""
+    victim = make_worker()
+    keys = victim.push_running_tasks([{"x": i} for i in range(200)])
+
+    def finish() -> None:
+        for key in keys:
+            victim.finish_tasks(key, [{"y": 1}])
+
+    def sweep() -> None:
+        store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+
+    run_together(finish, sweep)
+    finished, failed = set(rsh.finished_tasks), set(rsh.failed_tasks)
+    assert not finished & failed and finished | failed == set(keys)
+    assert rsh.n_running_tasks == 0
+    assert rsh.killed_worker_ids == [victim.worker_id]
+
+
+# -- killed between pop and mark-running -------------------------------------------------
+
+
+def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, make_worker):
+    victim = make_worker()
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
+    # step 1 of a blocking pop: the task is only in the victim's pending list now
+    assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
+    assert rsh.connector.lrange(rsh.keys.pending(victim.worker_id), 0, -1) == [keys[0].encode()]
+    assert rsh.queued_tasks == keys[1:] and rsh.n_running_tasks == 0
+    # the worker dies here; the sweep fails the pending task
+    failed = store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"}))
+    assert failed == [keys[0]]
+    assert rsh.failed_tasks == [keys[0]]
+    assert rsh.read_hash(keys[0], ["condition", "worker_id"], flatten=False) == {
+        "condition": {"message": "lost"}, "worker_id": victim.worker_id}
+    assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
+    # had it not died, its step 2 is refused and changes nothing
+    with pytest.raises(WorkerStoppedError):
+        store.claim_pending(victim.worker_id, ["xs"])
+    assert rsh.queued_tasks == keys[1:] and rsh.failed_tasks == [keys[0]]
+    assert sorted(k for ks in rsh.tasks_with_state().values() for k in ks) == sorted(keys)
+
+
+def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make_worker):
+    victim = make_worker()
+    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) == []
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
+    # the BLMOVE lands after the sweep ...
+    assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
+    # ... so the claim is refused and the task goes back to the head of the queue
+    with pytest.raises(WorkerStoppedError):
+        store.claim_pending(victim.worker_id, ["xs"])
+    assert rsh.queued_tasks == keys
+    assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
+    assert rsh.n_failed_tasks == rsh.n_running_tasks == 0
+    # and another worker gets it first
+    other = make_worker()
+    assert other.pop_task(timeout=0)["key"] == keys[0]
+
+
+def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, store, make_worker,
+                                                                          caplog):
+    victim = make_worker()
+    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"})) == []
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
+    # the BLMOVE lands after the sweep and the worker dies before its claim: the task
+    # would sit in a stopped worker's pending list forever, but the next sweep fails it
+    assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
+    with caplog.at_level(logging.WARNING, logger="rush"):
+        assert rsh.detect_lost_workers() == []
+    assert rsh.failed_tasks == [keys[0]] and rsh.queued_tasks == keys[1:]
+    assert rsh.read_hash(keys[0], "condition", flatten=False)["condition"] == {
+        "message": "Worker has crashed or was killed"}
+    assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
+    assert "left pending" in caplog.text
+    # a running worker's pending task is left to its claim
+    alive = make_worker()
+    assert store.pop_to_pending(alive.worker_id, 1) == keys[1]
+    rsh.detect_lost_workers()
+    assert store.claim_pending(alive.worker_id, ["xs"]).key == keys[1]
+
+
+def test_claim_with_an_empty_pending_list(rsh, store, worker):
+    assert store.claim_pending(worker.worker_id, ["xs"]).key is None
+    key = rsh.push_tasks([{"x": 1}])[0]
+    assert store.pop_to_pending(worker.worker_id, 1) == key
+    got = store.claim_pending(worker.worker_id, ["xs"])
+    assert got.key == key and got.values == [dumps({"x": 1})] and got.terminate is False
+    assert rsh.running_tasks == [key]
+
+
+def test_the_controller_cache_reads_only_the_new_tasks(rsh, worker):
+    keys = worker.push_running_tasks([{"x": i} for i in range(50)])
+    worker.finish_tasks(keys, [{"y": 0}])
+    rsh.fetch_finished_tasks()
+    reads: list[tuple] = []
+    original = rsh._store.read
+
+    def spy(states, fields, start=0, stop=-1):
+        reads.append((start, stop))
+        return original(states, fields, start, stop)
+
+    rsh._store.read = spy
+    more = worker.push_running_tasks([{"x": 1}, {"x": 2}])
+    worker.finish_tasks(more, [{"y": 1}])
+    assert len(rsh.fetch_finished_tasks()) == 52
+    assert [start for start, _ in reads] == [50]
+
+
+def test_every_key_carries_the_hash_tag(network_id):
+    """On an empty server, everything a network writes lives under its hash tag."""
+    with RedisServer() as server:
+        controller = rush.rsh(network_id, config=server.config)
+        worker = RushWorker(network_id, config=server.config)
+        controller.push_tasks([{"x": 1}, {"x": 2}, {"x": 3}])
+        task = worker.pop_task(timeout=0)
+        worker.finish_tasks(task["key"], [{"y": 1}])
+        worker.fail_tasks(worker.pop_task(timeout=0)["key"])
+        TaskStore.connect(network_id, server.config).pop_to_pending(worker.worker_id, 1)
+        worker.push_running_tasks([{"x": 4}])
+        controller.push_finished_tasks([{"x": 5}], [{"y": 5}])
+        controller.push_failed_tasks([{"x": 6}])
+        controller.write_hashes(xs=[{"x": 7}])
+        controller.stop_workers("terminate", worker.worker_id)
+        controller.fetch_new_tasks(timeout=0.05)
+        worker.set_terminated()
+        keys = [k.decode() for k in controller.connector.keys("*")]
+        assert keys
+        assert all(k.startswith("{" + network_id + "}:") for k in keys), keys
+        controller.reset()
+        assert controller.connector.keys("*") == []
+        worker.close()
+        controller.close()
+
+
+def test_reset_without_workers_keeps_registrations(rsh, store, worker):
+    rsh.push_tasks([{"x": 1}, {"x": 2}])
+    worker.pop_task(timeout=0)
+    store.pop_to_pending(worker.worker_id, 0.1)  # one task only in the pending list
+    rsh.reset(workers=False)
+    assert rsh.n_tasks == rsh.n_queued_tasks == rsh.n_running_tasks == 0
+    assert rsh.worker_ids == [worker.worker_id]
+    assert rsh.worker_info["state"].tolist() == ["running"]
+    assert rsh.connector.keys(rsh.keys.task_prefix.replace("{", "[{]") + "*") == []
+    assert not rsh.connector.exists(rsh.keys.pending(worker.worker_id))
+    key = rsh.push_tasks([{"x": 3}])[0]
+    assert worker.pop_task(timeout=0)["key"] == key
+
+
+# -- replies of the task writes ------------------------------------------------------------
+
+
+def test_a_resent_create_writes_nothing_twice(rsh, store, worker):
+    rows = [[dumps({"x": 1}), ""], [dumps({"x": 2}), ""]]
+    keys = ["k-one", "k-two"]
+    first = store.create(TaskState.QUEUED, keys, ("xs", "xs_extra"), rows)
+    assert first.skipped == [] and first.terminate is False
+    again = store.create(TaskState.QUEUED, keys, ("xs", "xs_extra"), rows)  # a client retry
+    assert again.skipped == keys
+    assert rsh.tasks == keys and rsh.queued_tasks == keys
+
+
+def test_task_writes_bring_back_the_terminate_flag(rsh, store, worker):
+    keys = ["k-a", "k-b"]
+    row = [dumps({"x": 1}), "", worker.worker_id]
+    reply = store.create(TaskState.RUNNING, keys, ("xs", "xs_extra", "worker_id"), [row, row],
+                         worker.worker_id)
+    assert reply.terminate is False
+    rsh.stop_workers("terminate", worker.worker_id)
+    reply = store.move(TaskState.FINISHED, ["k-a", "k-unknown"], ("ys",), [[dumps({"y": 1})]] * 2,
+                       worker.worker_id)
+    assert reply.skipped == ["k-unknown"] and reply.terminate is True
+    rsh.push_tasks([{"x": 3}])
+    claim = store.pop(worker.worker_id, ["xs"])
+    assert claim.terminate is True and claim.values == [dumps({"x": 3})]
+    assert store.pop(worker.worker_id, ["xs"]) == (None, [], True)
+
+
+def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
+    victim, other = make_worker(), make_worker()
+    done, running = victim.push_running_tasks([{"x": 1}, {"x": 2}])
+    other.finish_tasks(done, [{"y": 1}])  # another writer moved it on: first writer wins
+    theirs = other.push_running_tasks([{"x": 3}])[0]
+    # a key of another worker's in the victim's running set (e.g. a task retried
+    # elsewhere) must not be failed by the victim's stop
+    store.client.sadd(rsh.keys.worker_running(victim.worker_id), theirs)
+    assert store.stop_worker(victim.worker_id, WorkerState.KILLED, dumps(KILLED)) == [running]
+    assert rsh.tasks_with_state() == {"queued": [], "running": [theirs], "finished": [done],
+                                      "failed": [running]}
+    assert not store.client.exists(rsh.keys.worker_running(victim.worker_id))
+
+
+# -- the worker registry -------------------------------------------------------------------
+
+
+def test_a_launch_token_is_consumed_once(registry):
+    token = registry.new_launch_token("w1")
+    assert registry.consume_launch_token("w1", "forged") is False  # and it is gone now
+    token = registry.new_launch_token("w1")
+    assert registry.consume_launch_token("w1", token) is True
+    assert registry.consume_launch_token("w1", token) is False  # an engine's re-run
+    token = registry.new_launch_token("w2")
+    registry.send_kill(["w2"])  # a kill voids an unused token
+    assert registry.consume_launch_token("w2", token) is False
+
+
+def test_heartbeat_and_kill_channel(registry):
+    registry.register("w1", 123, "host", heartbeat_expire=30, remote=True)
+    registry.register("w2", 124, "host", heartbeat_expire=None, remote=False)
+    assert registry.heartbeats_alive(["w1", "w2"]) == [True, False]
+    registry.beat("w2", 124, expire=0.05)
+    assert registry.heartbeats_alive(["w2"]) == [True]
+    wait_until(lambda: registry.heartbeats_alive(["w2"]) == [False], 5, message="the expiry")
+    registry.forget_heartbeat("w1")
+    assert registry.heartbeats_alive(["w1"]) == [False]
+    assert registry.wait_for_kill("w1", 0.01) is False
+    registry.send_kill(["w1"])
+    assert registry.wait_for_kill("w1", 1) is True
+
+
+def test_states_change_only_from_running(rsh, registry, store):
+    registry.register("w1", 1, "host", heartbeat_expire=None, remote=False)
+    assert store.stop_worker("w1", WorkerState.LOST, dumps({"message": "lost"})) == []
+    assert registry.set_terminated("w1") is False  # a lost worker stays lost
+    registry.register("w2", 2, "host", heartbeat_expire=None, remote=False)
+    assert registry.set_terminated("w2") is True
+    assert registry.set_terminated("w2") is False
+    assert registry.states() == {"w1": "lost", "w2": "terminated"}
+    # a record made for a worker killed before it registered keeps what is there
+    registry.mark_unregistered("w2", WorkerState.KILLED, 99, "elsewhere", remote=True)
+    registry.mark_unregistered("w3", WorkerState.KILLED, 3, "host", remote=False)
+    info = {r["worker_id"]: r for r in registry.info()}
+    assert (info["w2"]["state"], info["w2"]["pid"]) == ("terminated", 2)
+    assert (info["w3"]["state"], info["w3"]["pid"], info["w3"]["heartbeat"]) == ("killed", 3, False)
+    assert rsh.worker_ids == ["w1", "w2", "w3"]
+
+
+def test_start_args_are_a_workers_own_else_the_latest(registry):
+    assert registry.start_args("w1") is None
+    registry.store_start_args("id-a", b"args a", ["w1"])
+    registry.store_start_args("id-b", b"args b", [])
+    assert registry.start_args("w1") == b"args a"
+    assert registry.start_args("w-script") == b"args b"
+
+
+def test_logs_are_pushed_and_read_from_an_index(registry):
+    registry.push_logs("w1", [])
+    registry.push_logs("w1", ['{"n": 1}', '{"n": 2}'])
+    registry.push_logs("w2", ['{"n": 3}'])
+    assert registry.read_logs(["w1", "w2", "w3"], [1, 0, 0]) == [[b'{"n": 2}'], [b'{"n": 3}'], []]
