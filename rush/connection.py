@@ -12,34 +12,67 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .config import RedisConfig
-from .errors import RushConnectionError
+from .errors import RushConnectionError, RushOutOfMemoryError
 
 #: How long the first contact with Redis (``rsh()``, a worker's start) may take.
 FIRST_CONNECT_SECONDS = 5.0
+#: How long one command may wait for its reply before the connection counts as broken
+#: (then the call is retried until ``retry_seconds`` have passed).
+SOCKET_TIMEOUT = 5.0
+SOCKET_CONNECT_TIMEOUT = 2.0
 _BACKOFF_CAP = 1.0
 _BACKOFF_BASE = 0.02
 TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
-def _retries_for(seconds: float) -> int:
-    """Number of retries whose exponential backoff (capped at 1 s) spans ``seconds``."""
-    n, waited, delay = 0, 0.0, _BACKOFF_BASE
-    while waited < seconds:
-        waited += min(delay, _BACKOFF_CAP)
-        delay *= 2
-        n += 1
-    return n
+class DeadlineRetry(Retry):
+    """Retries a call after transient errors, with capped exponential backoff, until
+    ``seconds`` of wall-clock time have passed since the call began: time spent waiting
+    for replies that never came counts, so a hung Redis ends the call after at most
+    ``seconds`` plus one socket timeout.
+
+    Every call rush resends is safe to resend: reads, idempotent writes, and the task
+    steps, which the scripts make idempotent (see ``_lib.lua``).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), -1,
+                         supported_errors=TRANSIENT_ERRORS)
+        self.seconds = seconds
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any],
+                        is_retryable: Callable[[Exception], bool] | None = None,
+                        with_failure_count: bool = False) -> T:
+        self._backoff.reset()
+        deadline = time.monotonic() + self.seconds
+        failures = 0
+        while True:
+            try:
+                return do()
+            except self._supported_errors as error:
+                if is_retryable is not None and not is_retryable(error):
+                    raise
+                failures += 1
+                if with_failure_count:
+                    fail(error, failures)
+                else:
+                    fail(error)
+                pause = self._backoff.compute(failures)
+                if time.monotonic() + pause > deadline:
+                    raise error
+                time.sleep(pause)  # backoff before the next attempt
 
 
 def connect(config: RedisConfig, retry_seconds: float | None = None) -> redis.Redis:
-    """A client that retries transient errors with backoff for ``config.retry_seconds``."""
+    """A client that retries transient errors for ``config.retry_seconds`` (a wall-clock
+    deadline per call)."""
     seconds = config.retry_seconds if retry_seconds is None else retry_seconds
-    retry = Retry(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), _retries_for(seconds),
-                  supported_errors=TRANSIENT_ERRORS)
-    return redis.Redis(**config.connection_kwargs(), retry=retry, socket_connect_timeout=2,
-                       health_check_interval=30)
+    return redis.Redis(**config.connection_kwargs(), retry=DeadlineRetry(seconds),
+                       socket_timeout=SOCKET_TIMEOUT,
+                       socket_connect_timeout=SOCKET_CONNECT_TIMEOUT, health_check_interval=30)
 
 
 def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectionError:
@@ -91,7 +124,7 @@ def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
 def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type], type]:
     """Class decorator: public methods (and ``__str__``) raise ``RushConnectionError``
     instead of redis-py's connection errors, with a message naming
-    ``config_of(self).location``."""
+    ``config_of(self).location``, and ``RushOutOfMemoryError`` when Redis is full."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -100,6 +133,10 @@ def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type]
                 return fn(self, *args, **kwargs)
             except TRANSIENT_ERRORS as e:
                 raise connection_error(config_of(self), e) from None
+            except redis.exceptions.ResponseError as e:
+                if _OOM in str(e):
+                    raise out_of_memory_error(config_of(self), e) from None
+                raise
         return wrapper  # type: ignore[return-value]
 
     def decorate(cls: type) -> type:
@@ -111,3 +148,14 @@ def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type]
         return cls
 
     return decorate
+
+
+_OOM = "OOM command not allowed"
+
+
+def out_of_memory_error(config: RedisConfig, cause: BaseException) -> RushOutOfMemoryError:
+    """A ``RushOutOfMemoryError`` with Redis's message and what to do."""
+    return RushOutOfMemoryError(
+        f"Redis at {config.location} is full and refused the write ({cause}); nothing of "
+        "this call was written. Free memory (reset() networks you no longer need, or "
+        "delete their results after fetching them) or raise Redis's maxmemory")

@@ -12,7 +12,7 @@ from .connection import check_connection, connect, translate_errors
 from .keys import NetworkKeys
 from .launchers.remote import REMOTE_HEARTBEAT_PERIOD, default_executor
 from .logs import LogReader
-from .plan import plan_value, resolve_config
+from .plan import DEFAULT_MAX_VALUE_SIZE, plan_value, resolve_config
 from .pool import WorkerPool
 from .registry import WorkerRegistry
 from .scripts import Scripts
@@ -76,6 +76,8 @@ class Rush:
         scripts = Scripts(self._client)
         scripts.load_all()
         self._store = TaskStore(self._client, self.keys, scripts, self._config)
+        self._store.max_value_bytes = int(
+            plan_value("max_value_size", DEFAULT_MAX_VALUE_SIZE) * 1024 * 1024)
         self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config)
         self._waiter = EventWaiter(self._client, self.keys.events)
         if self._pool is not None:

@@ -16,3 +16,12 @@ class WorkerStoppedError(RushError):
 
     The worker entry point treats it as a normal end of the loop.
     """
+
+
+class RushValueTooLargeError(RushError, ValueError):
+    """A value is larger than Redis (or ``rush_plan(max_value_size=...)``) allows; it was
+    not sent, and nothing of the call was written."""
+
+
+class RushOutOfMemoryError(RushError):
+    """Redis reached its ``maxmemory`` and refused a write; the message says what to do."""

@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Sequence
 
-from ._process import die_with_parent
+from ._process import die_with_parent, kill_tree
 from .config import RedisConfig, config_environment, config_from_environment
 from .registry import WorkerRegistry
 from .waiting import block_slices
@@ -36,7 +36,9 @@ def start_heartbeat(network_id: str, worker_id: str, config: RedisConfig, period
          repr(float(period)), repr(float(expire))],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         preexec_fn=(lambda: die_with_parent(signal.SIGTERM)) if in_main else None,
-        close_fds=True)
+        # outside the worker's process group: a kill of the group must not take the
+        # heartbeat down before it has deleted its key
+        close_fds=True, start_new_session=True)
 
 
 def run(registry: WorkerRegistry, worker_id: str, worker_pid: int, period: float,
@@ -46,7 +48,7 @@ def run(registry: WorkerRegistry, worker_id: str, worker_pid: int, period: float
         while os.getppid() == worker_pid:
             registry.beat(worker_id, worker_pid, expire)
             if _wait_for_kill(registry, worker_id, period, worker_pid):
-                os.kill(worker_pid, signal.SIGKILL)
+                kill_tree(worker_pid)
                 return 0
         return 0
     finally:

@@ -13,6 +13,7 @@ key                            type     holds
 ``P failed``                   set      failed task keys
 ``P task:<key>``               hash     a task's fields (xs, ys, ..., each pickled;
                                         worker_id as text)
+``P hashes``                   set      keys of the task hashes write_hashes wrote
 ``P worker_running:<wid>``     set      keys of the tasks a worker took (may keep keys
                                         another writer moved on: check ``running``)
 ``P pending:<wid>``            list     a task between a worker's pop and its claim
@@ -25,13 +26,22 @@ key                            type     holds
 ``P log:<wid>``                list     JSON log records of a worker
 ``P start_args``               string   id of the latest start arguments
 ``P start_args:<id>``          string   pickled start arguments (content id)
+``P start_args_ids``           set      ids of every stored start arguments
 ``P worker_start_args``        hash     worker id -> id of its start arguments
+``P trash``                    hash     reset id -> what that reset still has to free
+``P trash:<id>:<n>``           any      keys a reset moved away, freed in slices
 ``P events``                   channel  pub/sub: "tasks" and "workers" events
 =============================  =======  ==============================================
 
 Lua scripts get fixed keys through KEYS, and build the per-task and per-worker keys
 from the prefixes above (``task_prefix``, ``worker_prefix``, ``pending_prefix``,
 ``worker_running_prefix``), passed in ARGV.
+
+Every key is reachable from the fixed keys: task hashes from ``tasks`` and ``hashes``,
+per-worker keys from the worker ids in ``worker_states`` and ``worker_start_args``,
+start arguments from ``start_args_ids``. So ``reset()`` finds every key without scanning
+the keyspace. A new key must be added to ``fixed_keys``/``task_data_keys`` or to
+``worker_prefixes``/``worker_task_prefixes``.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class NetworkKeys:
         "network_id", "prefix", "all_tasks", "queued", "running", "finished", "failed",
         "task_prefix", "worker_running_prefix", "pending_prefix", "worker_states",
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
+        "hashes", "start_args_ids", "trash",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -67,6 +78,9 @@ class NetworkKeys:
         self.events = p + "events"
         self.start_args = p + "start_args"
         self.worker_start_args = p + "worker_start_args"
+        self.hashes = p + "hashes"
+        self.start_args_ids = p + "start_args_ids"
+        self.trash = p + "trash"
 
     def task(self, key: str) -> str:
         """Hash holding the fields of task ``key``."""
@@ -104,12 +118,36 @@ class NetworkKeys:
         """Pickled start arguments with id ``args_id`` (a content hash)."""
         return self.prefix + "start_args:" + args_id
 
-    def pattern(self) -> str:
-        """SCAN pattern matching every key of the network, orphans included."""
-        return "{" + _glob_escape(self.network_id) + "}*"
+    def start_args_prefix(self) -> str:
+        """Prefix of the start arguments blobs (``start_args_blob`` without the id)."""
+        return self.prefix + "start_args:"
 
-    def task_data_patterns(self) -> list[str]:
-        """SCAN patterns of the per-task and per-worker task keys (task hashes, pending
-        lists, worker running sets)."""
-        return [_glob_escape(p) + "*" for p in
-                (self.task_prefix, self.pending_prefix, self.worker_running_prefix)]
+    def trash_prefix(self, reset_id: str) -> str:
+        """Prefix of the keys a reset moved away (``+ <n>``)."""
+        return self.prefix + "trash:" + reset_id + ":"
+
+    # -- what reset() deletes ------------------------------------------------------------
+
+    def task_data_keys(self) -> list[str]:
+        """The fixed keys holding task data (``reset(workers=False)`` empties them)."""
+        return [self.all_tasks, self.queued, self.running, self.finished, self.failed,
+                self.hashes]
+
+    def fixed_keys(self) -> list[str]:
+        """Every fixed key of the network."""
+        return [*self.task_data_keys(), self.worker_states, self.terminate, self.start_args,
+                self.worker_start_args, self.start_args_ids]
+
+    def worker_task_prefixes(self) -> list[str]:
+        """Prefixes (``+ worker id``) of the per-worker keys holding task data."""
+        return [self.pending_prefix, self.worker_running_prefix]
+
+    def worker_prefixes(self) -> list[str]:
+        """Prefixes (``+ worker id``) of every per-worker key."""
+        return [*self.worker_task_prefixes(), self.worker_prefix, self.heartbeat(""),
+                self.kill(""), self.log(""), self.launch("")]
+
+    def pattern(self) -> str:
+        """Glob pattern matching every key of the network (for tests and tools; rush
+        itself never scans the keyspace)."""
+        return "{" + _glob_escape(self.network_id) + "}*"

@@ -17,8 +17,9 @@ from .validation import (check_buffer_size, check_executor, check_n_workers, che
 logger = logging.getLogger("rush")
 
 WORKER_TYPES = ("local", "remote", "script")
-#: Default of ``max_object_size``: the largest Redis string, in MiB.
+#: Default of ``max_object_size`` and ``max_value_size``: the largest Redis string, in MiB.
 DEFAULT_MAX_OBJECT_SIZE = 512
+DEFAULT_MAX_VALUE_SIZE = 512
 
 _plan: dict[str, Any] | None = None
 _lock = threading.Lock()
@@ -28,7 +29,7 @@ def rush_plan(n_workers: int | None = None, config: RedisConfig | None = None,
               lgr_thresholds: dict[str, str] | None = None, lgr_buffer_size: int | None = None,
               large_objects_path: str | os.PathLike | None = None, worker_type: str = "local",
               start_worker_timeout: float | None = None, max_object_size: float | None = None,
-              executor: Any = None) -> None:
+              executor: Any = None, max_value_size: float | None = None) -> None:
     """Set process-wide defaults for ``rsh()`` and the start methods.
 
     Checks that Redis answers (``RushConnectionError`` otherwise). ``worker_type`` tells
@@ -51,6 +52,11 @@ def rush_plan(n_workers: int | None = None, config: RedisConfig | None = None,
         positive_number("start_worker_timeout", start_worker_timeout)
     if max_object_size is not None:
         positive_number("max_object_size", max_object_size, allow_zero=False)
+    if max_value_size is not None:
+        positive_number("max_value_size", max_value_size, allow_zero=False)
+        if max_value_size > DEFAULT_MAX_VALUE_SIZE:
+            raise ValueError(f"max_value_size must be <= {DEFAULT_MAX_VALUE_SIZE} MiB (the "
+                             f"largest Redis string), got {max_value_size}")
     if executor is not None:
         check_executor(executor)
     config = resolve_config(config, use_plan=False)
@@ -59,7 +65,8 @@ def rush_plan(n_workers: int | None = None, config: RedisConfig | None = None,
         _plan = dict(n_workers=n_workers, config=config, lgr_thresholds=lgr_thresholds,
                      lgr_buffer_size=lgr_buffer_size, large_objects_path=large_objects_path,
                      worker_type=worker_type, start_worker_timeout=start_worker_timeout,
-                     max_object_size=max_object_size, executor=executor)
+                     max_object_size=max_object_size, executor=executor,
+                     max_value_size=max_value_size)
 
 
 def rush_config() -> dict[str, Any]:

@@ -206,7 +206,7 @@ class WorkerPool:
             kill(process)
         future = self.futures.get(worker_id)
         if future is not None:
-            future.cancel()
+            _cancel(future)
 
     # -- lost workers --------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class WorkerPool:
         self.kill(None)
         self.reap(kill_unsupervised=True)
         for future in self.futures.values():
-            future.cancel()
+            _cancel(future)
         self.processes.clear()
         self.futures.clear()
         self._launches.clear()
@@ -318,3 +318,12 @@ class WorkerPool:
         """Reap the supervised workers; the pool is not used afterwards."""
         self.reap()
         atexit.unregister(self._atexit)
+
+
+def _cancel(future: Any) -> None:
+    """Cancel an engine future, whatever state the engine is in (a closed Dask client
+    raises; its worker is killed through the heartbeat anyway)."""
+    try:
+        future.cancel()
+    except Exception as e:  # noqa: BLE001 - any engine, any failure: the kill goes on
+        logger.debug("could not cancel the future of a remote worker: %s", e)

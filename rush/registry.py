@@ -147,6 +147,7 @@ class WorkerRegistry(NetworkLayer):
         """Store start arguments once (by content id) and point these workers at them."""
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.start_args_blob(args_id), blob)
+        pipe.sadd(self.keys.start_args_ids, args_id)
         pipe.set(self.keys.start_args, args_id)
         if worker_ids:
             pipe.hset(self.keys.worker_start_args, mapping={w: args_id for w in worker_ids})

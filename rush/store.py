@@ -3,12 +3,14 @@ Redis."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any, NamedTuple, Sequence
 
 import redis
 
 from .connection import translate_errors
-from .errors import WorkerStoppedError
+from .errors import RushValueTooLargeError, WorkerStoppedError
 from .layer import NetworkLayer, decode
 from .states import TaskState, WorkerState
 from .waiting import block_slices
@@ -19,6 +21,15 @@ _LIST_STATES = frozenset({TaskState.QUEUED, TaskState.FINISHED})
 _KIND = {TaskState.QUEUED: "list", TaskState.FINISHED: "list", TaskState.FAILED: "set",
          TaskState.RUNNING: "running"}
 _RUNNING = WorkerState.RUNNING.value
+_MIB = 1024 * 1024
+#: The largest string Redis stores (its ``proto-max-bulk-len`` default).
+REDIS_MAX_VALUE_BYTES = 512 * _MIB
+#: Bounds of one script call: well under Redis's 1,048,576 arguments per command, and a
+#: request size that keeps the server's query buffer small.
+MAX_CALL_ARGS = 200_000
+MAX_CALL_BYTES = 64 * _MIB
+#: Members a reset frees per call (each with a few keys): a few milliseconds of Redis.
+TRASH_SLICE = 1000
 
 
 class WriteReply(NamedTuple):
@@ -35,6 +46,15 @@ class Claim(NamedTuple):
     key: str | None
     values: list
     terminate: bool
+
+
+def _too_large(key: str, field: str, size: int, limit: int) -> RushValueTooLargeError:
+    return RushValueTooLargeError(
+        f"task {key}: field {field!r} takes {size / _MIB:.1f} MiB, more than the "
+        f"{limit / _MIB:g} MiB a value may have (the largest Redis string, or "
+        "rush_plan(max_value_size=...)): nothing was written. Keep large data out of Redis: "
+        "write it to a file in a directory the workers share (like large_objects_path) "
+        "and store its path")
 
 
 def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
@@ -56,6 +76,8 @@ class TaskStore(NetworkLayer):
         super().__init__(*args, **kwargs)
         # a str Enum member hashes and compares like its value: one dict serves both
         self._collections = {s: getattr(self.keys, s.value) for s in TaskState}
+        #: Values larger than this are refused before they are sent.
+        self.max_value_bytes = REDIS_MAX_VALUE_BYTES
 
     def collection(self, state: TaskState | str) -> str:
         """The Redis key of the collection holding tasks in ``state``."""
@@ -93,13 +115,43 @@ class TaskStore(NetworkLayer):
                     fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]
                     ) -> WriteReply:
         """Call a script with the layout create_tasks/move_tasks share: ARGV ``head``, the
-        task prefix, the field names, then per task its key and row."""
-        args: list = [*head, self.keys.task_prefix, len(fields), *fields]
+        task prefix, the field names, then per task its key and row. A call too large for
+        one request goes in chunks, each atomic per task."""
+        base = [*head, self.keys.task_prefix, len(fields), *fields]
+        skipped: list[str] = []
+        terminate = False
+        for chunk in self._chunks(fields, keys, rows):
+            args = list(base)
+            for key, row in chunk:
+                args.append(key)
+                args.extend(row)
+            flag, left = self._call_as_worker(script, script_keys, args)
+            terminate = bool(flag)
+            if left:
+                skipped += [decode(x) for x in left]
+        return WriteReply(skipped, terminate)
+
+    def _chunks(self, fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]
+                ) -> list[list[tuple[str, Row]]]:
+        """The rows in call-sized chunks; ``RushValueTooLargeError`` (before anything is
+        sent) for a value over ``max_value_bytes``."""
+        limit = self.max_value_bytes
+        chunks: list[list[tuple[str, Row]]] = [[]]
+        n_args = n_bytes = 0
         for key, row in zip(keys, rows):
-            args.append(key)
-            args.extend(row)
-        terminate, skipped = self._call_as_worker(script, script_keys, args)
-        return WriteReply([decode(x) for x in skipped] if skipped else [], bool(terminate))
+            size = 0
+            for field, value in zip(fields, row):
+                if len(value) > limit:
+                    raise _too_large(key, field, len(value), limit)
+                size += len(value)
+            if chunks[-1] and (n_args + len(row) + 1 > MAX_CALL_ARGS
+                               or n_bytes + size > MAX_CALL_BYTES):
+                chunks.append([])
+                n_args = n_bytes = 0
+            chunks[-1].append((key, row))
+            n_args += len(row) + 1
+            n_bytes += size
+        return chunks
 
     def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
         try:
@@ -164,20 +216,49 @@ class TaskStore(NetworkLayer):
     def write_hashes(self, keys: Sequence[str], fields: Sequence[str],
                      rows: Sequence[Row]) -> None:
         """Write fields into task hashes (one MULTI)."""
+        self._chunks(fields, keys, rows)  # refuses a value too large before anything is sent
         pipe = self.client.pipeline(transaction=True)
+        if keys:
+            pipe.sadd(self.keys.hashes, *keys)  # so that reset() finds them
         for key, row in zip(keys, rows):
             mapping: dict[Any, Any] = {f: v for f, v in zip(fields, row) if v != ""}
             if mapping:
                 pipe.hset(self.keys.task(key), mapping=mapping)
         pipe.execute()
 
-    def delete(self, workers: bool) -> int:
-        """Delete the task data of the network, and with ``workers`` every other key too."""
+    def delete(self, workers: bool) -> None:
+        """Delete the task data of the network, and with ``workers`` every other key too.
+
+        One atomic step moves the data away (to readers it is gone at once); then it is
+        freed in slices of ``TRASH_SLICE`` members, so Redis is never blocked for long,
+        however large the network. A reset interrupted earlier is finished too.
+        """
         k = self.keys
+        reset_id = uuid.uuid4().hex
+        trash = k.trash_prefix(reset_id)
+        moved = k.fixed_keys() if workers else k.task_data_keys()
+        moved_to = {key: trash + str(n) for n, key in enumerate(moved, start=1)}
+        sources = [(moved_to[k.all_tasks], "list", [k.task_prefix]),
+                   (moved_to[k.hashes], "set", [k.task_prefix]),
+                   (trash + "workers", "set",
+                    k.worker_prefixes() if workers else k.worker_task_prefixes())]
         if workers:
-            return self.scripts.call("delete_keys", [k.all_tasks], [k.pattern()])
-        fixed = [k.all_tasks, k.queued, k.running, k.finished, k.failed]
-        return self.scripts.call("delete_keys", fixed, k.task_data_patterns())
+            sources.append((moved_to[k.start_args_ids], "set", [k.start_args_prefix()]))
+        plan = {"sources": sources, "unlink": [*moved_to.values(), trash + "workers"]}
+        self.scripts.call("trash_keys", [k.trash, k.worker_states, k.worker_start_args, *moved],
+                          [reset_id, trash, json.dumps(plan)])
+        for earlier, text in self.client.hgetall(k.trash).items():
+            self._empty_trash(decode(earlier), json.loads(text))
+
+    def _empty_trash(self, reset_id: str, plan: dict) -> None:
+        """Free what reset ``reset_id`` moved away, one bounded slice per call."""
+        for source, kind, prefixes in plan["sources"]:
+            while self.scripts.call("empty_trash", [source], [kind, TRASH_SLICE, *prefixes]):
+                pass
+        pipe = self.client.pipeline(transaction=True)
+        pipe.unlink(*plan["unlink"])
+        pipe.hdel(self.keys.trash, reset_id)
+        pipe.execute()
 
     # -- reads ---------------------------------------------------------------------
 

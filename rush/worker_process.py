@@ -18,6 +18,7 @@ import threading
 from typing import Any, Iterator
 
 from . import logs
+from ._process import end_own_tree
 from .config import RedisConfig, config_from_environment
 from .connection import check_connection
 from .errors import WorkerStoppedError
@@ -159,7 +160,7 @@ def _watch_supervisor(pid: int) -> None:
     def watch() -> None:
         while True:
             if os.getppid() != pid:
-                os._exit(70)
+                end_own_tree()  # with whatever the loop started
             threading.Event().wait(_SUPERVISION_INTERVAL)
 
     threading.Thread(target=watch, name="rush-supervision", daemon=True).start()

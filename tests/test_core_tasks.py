@@ -384,8 +384,11 @@ def test_reset_removes_every_key_of_the_network_only(rsh, worker, config, networ
         rsh.push_finished_tasks([{"x": 4}], [{"y": 4}])
         rsh.push_failed_tasks([{"x": 5}])
         rsh.fetch_finished_tasks()
+        # keys no state list names: a hash write_hashes made, a script worker's start
+        # arguments (rush never scans the keyspace, so it finds them another way)
+        rsh.write_hashes(xs=[{"x": 6}])
+        rsh.worker_script(lambda w: None)
         client = rsh.connector
-        client.set("{" + network_id + "}:orphan", "left behind")
         client.set("outside-" + network_id, "not ours")
         assert client.keys("{" + network_id + "}*")
         rsh.reset()

@@ -11,7 +11,7 @@ from conftest import wait_until
 from worker_helpers import SLOW
 
 PLAN_KEYS = {"n_workers", "config", "lgr_thresholds", "lgr_buffer_size", "large_objects_path",
-             "worker_type", "start_worker_timeout", "max_object_size", "executor"}
+             "worker_type", "start_worker_timeout", "max_object_size", "executor", "max_value_size"}
 
 
 @pytest.fixture

@@ -52,7 +52,8 @@ def start_process(network_id: str, worker_id: str, config: RedisConfig, options:
             (open(out_path, "ab") if out_path else open(os.devnull, "wb")) as out:
         return subprocess.Popen(
             command, env=_worker_env(config), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-            close_fds=True, start_new_session=not supervise,
+            # its own process group, so a kill takes down whatever the loop started too
+            close_fds=True, start_new_session=True,
             preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if death_signal else None)
 
 
