@@ -8,8 +8,9 @@ import os
 import threading
 from typing import Any
 
-from .config import RedisConfig, env_url
+from .config import LOCAL_URL, RedisConfig, env_url
 from .connection import answers, check_connection
+from .local_redis import local_server
 from .validation import positive_number
 
 logger = logging.getLogger("rush")
@@ -87,7 +88,8 @@ def plan_value(name: str, default: Any = None) -> Any:
 
 def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisConfig:
     """The config to use: the given one, the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``,
-    a Redis answering on 127.0.0.1:6379, else an embedded server started for this process."""
+    a Redis answering on 127.0.0.1:6379, else the local rush server (started if needed).
+    ``RUSH_REDIS_URL=local`` goes to the local rush server without probing 6379."""
     if config is not None:
         if not isinstance(config, RedisConfig):
             raise TypeError(f"config must be a RedisConfig, not {type(config).__name__}")
@@ -96,14 +98,14 @@ def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisCo
     if planned is not None:
         return planned
     url = env_url()
+    if url == LOCAL_URL:
+        return local_server()
     if url:
         return RedisConfig(url=url)
-    local = RedisConfig()
-    if answers(local):
-        return local
-    from .server import default_server
-
-    return default_server().config
+    default = RedisConfig()
+    if answers(default):
+        return default
+    return local_server()
 
 
 def check_n_workers(n_workers: Any) -> int:
