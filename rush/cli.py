@@ -57,8 +57,10 @@ def _url_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(url: str | None):
-    from .config import LOCAL_URL, RedisConfig
+    from .config import LOCAL_URL, RedisConfig, env_url
 
+    if url is None and env_url() == LOCAL_URL:
+        url = LOCAL_URL  # for `rush worker` too, which otherwise reads the variable itself
     if url == LOCAL_URL:
         from .local_redis import local_server
 

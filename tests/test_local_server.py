@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import loops
 import rush
 import rush.plan
 from conftest import local_servers, wait_until
@@ -312,3 +313,13 @@ def test_no_binary_anywhere_fails_clearly_and_starts_nothing(local_env, rush_hom
     with pytest.raises(FileNotFoundError, match=r"rush-redis\[server\]"):
         rush.rsh()
     assert not rush_home.exists()
+
+
+def test_a_worker_command_finds_the_local_server_through_rush_redis_url_local(local_env):
+    with rush.rsh("by-command") as controller:
+        controller.worker_script(worker_loop=loops.wl_random_search, n_evaluations=3)
+        done = rush_command("worker", "--network-id", "by-command")
+        assert done.returncode == 0, done.stderr
+        assert controller.n_finished_tasks >= 3
+        assert list(controller.worker_info["state"]) == ["terminated"]
+        controller.reset()
