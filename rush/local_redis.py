@@ -11,6 +11,7 @@ e.g. ``~/.local/state/rush``) holds::
     redis.conf    the server's configuration, password included (mode 0600)
     redis.sock    the unix socket the server listens on (plus loopback TCP)
     redis.pid     the pid of the running server, written by redis-server
+    server.host   the host it runs on (a home shared over NFS must not get a second server)
     redis.log     its log
     data/         its append-only file
     server.lock   held (flock) while the server is started or stopped
@@ -21,9 +22,9 @@ A password never goes on a command line: redis-server reads it from ``redis.conf
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
+import platform
 import secrets
 import signal
 import subprocess
@@ -32,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import platformdirs
 import redis
@@ -104,6 +105,7 @@ class LocalServer:
         self.pid_file = self.home / "redis.pid"
         self.log_file = self.home / "redis.log"
         self.lock_file = self.home / "server.lock"
+        self.host_file = self.home / "server.host"
 
     def __repr__(self) -> str:
         return f"LocalServer(home={str(self.home)!r})"
@@ -130,7 +132,11 @@ class LocalServer:
         if config is not None:
             return config  # the common case: no lock, one PING
         _check_socket_path(self.socket)
-        binary = find_redis_server()
+        try:
+            binary = find_redis_server()
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"cannot start the local rush server: {e}; or point rush "
+                                    f"at a running Redis with RUSH_REDIS_URL") from None
         with self._locked():
             # another process may have started it while we waited for the lock
             if self._answering_config() is None:
@@ -140,7 +146,10 @@ class LocalServer:
     def stop(self) -> int | None:
         """Shut the server down (its data stays); return its pid, or None if it was
         not running."""
+        if not self.home.exists():
+            return None  # never started: create nothing
         with self._locked():
+            self._check_host()
             pid = self._running_pid()
             if pid is None:
                 self._remove_stale_files()
@@ -168,6 +177,8 @@ class LocalServer:
     def _locked(self) -> Iterator[None]:
         """Hold the home's flock: two processes starting the server at once must not
         start two servers (the second sees the first one's server once it has the lock)."""
+        import fcntl  # POSIX only: importing rush elsewhere must still work
+
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -177,15 +188,17 @@ class LocalServer:
             os.close(fd)  # releases the lock
 
     def _start_locked(self, binary: str) -> None:
+        self._check_host()
         pid = self._pid()
-        if pid is not None and _is_redis(pid):
+        if pid is not None and self._is_ours(pid):
             # alive but not answering: still loading its data, or the password file changed
-            self._wait_until_ready(pid, started_here=False)
+            self._wait_until_ready(pid, lambda: self._is_ours(pid), started_here=False)
             return
         self._remove_stale_files()
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self._ensure_password()
         self._write_conf(free_port())
+        self.host_file.write_text(platform.node() + "\n")
         _reap_exited()
         with open(self.log_file, "ab") as log:
             # its own session: the server outlives this process, and a Ctrl-C in this
@@ -194,13 +207,13 @@ class LocalServer:
                                        stdout=log, stderr=log, close_fds=True,
                                        start_new_session=True)
         _started.append(process)
-        self._wait_until_ready(process.pid, started_here=True)
+        self._wait_until_ready(process.pid, lambda: process.poll() is None, started_here=True)
         logger.debug("started the local rush server (pid %s) in %s", process.pid, self.home)
 
-    def _wait_until_ready(self, pid: int, started_here: bool) -> None:
+    def _wait_until_ready(self, pid: int, alive: Callable[[], bool], started_here: bool) -> None:
         deadline = time.monotonic() + START_SECONDS
         while self._answering_config() is None:
-            exited = not _is_redis(pid)
+            exited = not alive()
             if exited or time.monotonic() > deadline:
                 if started_here and not exited:
                     _signal(pid, signal.SIGKILL)
@@ -217,10 +230,37 @@ class LocalServer:
                     f"stop it with `rush server stop`")
         return f"the local rush server in {self.home} {what}" + self._log_tail()
 
+    def _check_host(self) -> None:
+        """A home shared by several hosts (over NFS) holds the server of one of them: its
+        pid and socket mean nothing here, and a second server would write the same data."""
+        try:
+            host = self.host_file.read_text().strip()
+        except FileNotFoundError:
+            return
+        if host != platform.node() and self.pid_file.exists():
+            raise RuntimeError(
+                f"the local rush server in {self.home} belongs to host {host!r}, not to this "
+                f"one ({platform.node()!r}): point RUSH_REDIS_URL at a Redis, or set "
+                f"{HOME_ENV_VAR} to a directory of this host; if that server no longer runs, "
+                f"delete {self.pid_file}")
+
+    def _is_ours(self, pid: int) -> bool:
+        """True when ``pid`` is the live server of this home. A pid file can outlive its
+        server, and the pid be reused by another program, even another redis-server: ours
+        works in our data directory (redis-server changes into it)."""
+        if not _alive(pid):
+            return False
+        try:
+            return Path(os.readlink(f"/proc/{pid}/cwd")) == Path(os.path.realpath(self.data_dir))
+        except FileNotFoundError:
+            return not sys.platform.startswith("linux")  # no /proc: trust the live pid
+        except OSError:
+            return False  # e.g. another user's process
+
     def _running_pid(self) -> int | None:
         """The pid of the running server: its pid file, else asked over the socket."""
         pid = self._pid()
-        if pid is not None and _is_redis(pid):
+        if pid is not None and self._is_ours(pid):
             return pid
         config = self._answering_config()
         if config is None:
@@ -346,20 +386,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def _is_redis(pid: int) -> bool:
-    """True when ``pid`` is a live redis-server (a pid file can outlive its server and
-    the pid be reused by another program)."""
-    if not _alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return "redis" in f.read()
-    except FileNotFoundError:
-        return not sys.platform.startswith("linux")  # no /proc: trust the live pid
-    except OSError:
-        return False
 
 
 def _alive(pid: int) -> bool:

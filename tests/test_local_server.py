@@ -167,14 +167,20 @@ def test_stop_keeps_the_data_and_start_brings_the_networks_back(local_env, rush_
         assert sorted(finished["y"]) == [1, 4]
 
 
-def test_server_path_prints_rush_home(rush_home):
+def test_server_path_status_and_stop_of_an_unused_home_create_nothing(rush_home):
     done = rush_command("server", "path")
     assert done.returncode == 0 and done.stdout.strip() == str(rush_home)
-    assert not rush_home.exists()  # printing the path starts nothing
+    status = rush_command("server", "status")
+    assert status.returncode == 3 and "not running" in status.stdout
+    stop = rush_command("server", "stop")
+    assert stop.returncode == 0 and "not running" in stop.stdout
+    assert not rush_home.exists()
 
 
-@pytest.mark.parametrize("stale", ["killed server", "pid of another program"])
-def test_a_stale_pid_file_and_socket_are_recovered_from(local_env, rush_home, stale):
+@pytest.mark.parametrize("stale", ["killed server", "pid of another program",
+                                   "pid of another redis-server"])
+def test_a_stale_pid_file_and_socket_are_recovered_from(local_env, rush_home, redis_server,
+                                                        stale):
     rush.local_server()
     server = LocalServer()
     old = server.status().pid
@@ -185,8 +191,10 @@ def test_a_stale_pid_file_and_socket_are_recovered_from(local_env, rush_home, st
         assert (rush_home / "redis.sock").exists()
     else:
         server.stop()
-        # a pid that lives (this very process, not a redis-server) and a dead socket file
-        (rush_home / "redis.pid").write_text(f"{os.getpid()}\n")
+        # a pid that lives (this very process, or a redis-server that is not ours: it must
+        # be left alone) and a dead socket file
+        other = os.getpid() if stale == "pid of another program" else redis_server.process.pid
+        (rush_home / "redis.pid").write_text(f"{other}\n")
         (rush_home / "redis.sock").write_text("")
     assert not server.status().running
     config = rush.local_server()
@@ -194,6 +202,25 @@ def test_a_stale_pid_file_and_socket_are_recovered_from(local_env, rush_home, st
     assert new is not None and new != old and redis.Redis(**config.connection_kwargs()).ping()
     assert local_servers(rush_home) == [new]
     assert int((rush_home / "redis.pid").read_text()) == new
+    assert redis_server.running and redis.Redis(**redis_server.config.connection_kwargs()).ping()
+
+
+def test_a_home_whose_server_runs_on_another_host_is_left_alone(local_env, rush_home):
+    """A home shared over NFS: the pid file and socket of another host's server mean
+    nothing here, and a second server must not write the same data."""
+    rush_home.mkdir()
+    (rush_home / "server.host").write_text("elsewhere\n")
+    (rush_home / "redis.pid").write_text("1\n")
+    (rush_home / "redis.sock").write_text("")
+    with pytest.raises(RuntimeError, match="belongs to host 'elsewhere'"):
+        rush.local_server()
+    stop = rush_command("server", "stop")
+    assert stop.returncode == 1 and "belongs to host 'elsewhere'" in stop.stderr
+    assert (rush_home / "redis.pid").exists() and (rush_home / "redis.sock").exists()
+    assert not (rush_home / "data").exists() and not local_servers(rush_home)
+    (rush_home / "redis.pid").unlink()  # what the message says to do once it is gone
+    rush.local_server()
+    assert LocalServer().status().running
 
 
 def test_using_the_local_server_is_said_once_per_process(local_env, rush_home, caplog):
