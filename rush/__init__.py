@@ -12,9 +12,11 @@ bind address).
 from __future__ import annotations
 
 
+from .attach import report_existing_network
 from .config import RedisConfig, redis_config
 from .controller import Rush
 from .errors import RushConnectionError, RushError, WorkerStoppedError
+from .local_redis import local_server
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .server import RedisServer
 from .states import TaskState, WorkerState
@@ -30,16 +32,24 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
 
     ``network`` is an alias of ``network_id``; ``None`` makes a new id. Without
     ``config`` rush uses the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``, a Redis on
-    127.0.0.1:6379, or else starts an embedded one for this process. Raises
-    ``RushConnectionError`` when Redis does not answer within about 5 seconds.
+    127.0.0.1:6379, or else the local rush server (one persistent Redis per user,
+    started on first use; ``RUSH_REDIS_URL=local`` skips the 6379 probe). Raises
+    ``RushConnectionError`` when Redis does not answer within about 5 seconds. When the
+    network already has tasks or workers, says so at INFO, with counts by state.
     """
     if network_id is not None and network is not None and network_id != network:
         raise ValueError("give network_id or network, not both")
-    return Rush(network_id if network_id is not None else network, config)
+    controller = Rush(network_id if network_id is not None else network, config)
+    try:
+        report_existing_network(controller)
+    except BaseException:
+        controller.close()
+        raise
+    return controller
 
 
 __all__ = [
     "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
-    "TaskState", "WorkerState", "WorkerStoppedError", "redis_config", "remove_rush_plan",
-    "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
+    "TaskState", "WorkerState", "WorkerStoppedError", "local_server", "redis_config",
+    "remove_rush_plan", "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
 ]

@@ -1,4 +1,4 @@
-"""The ``rush`` command: ``rush worker``, ``rush status`` and ``rush demo``."""
+"""The ``rush`` command: ``rush worker``, ``rush status``, ``rush demo`` and ``rush server``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import sys
 from typing import Sequence
 
 from .worker_options import WorkerOptions
+SERVER_ACTIONS = ("start", "stop", "status", "path")
+#: Exit code of ``rush server status`` when the server is not running (as LSB init scripts).
+NOT_RUNNING = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,18 +33,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=4)
     demo.add_argument("--evaluations", type=int, default=2000)
     _url_argument(demo)
+
+    server = sub.add_parser("server", help="the local rush server: one persistent Redis per "
+                                           "user, in $RUSH_HOME")
+    server.add_argument("action", choices=SERVER_ACTIONS,
+                        help="start it (with its networks as they were), stop it (its data "
+                             "stays), status (exit code 3 when it is not running), or path: "
+                             "print its directory ($RUSH_HOME)")
     return parser
 
 
 def _url_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="Redis URL (default: $RUSH_REDIS_URL, $REDIS_URL, "
-                                      "127.0.0.1:6379, else an embedded server); prefer the "
-                                      "environment variable: a URL here shows in the process list")
+    parser.add_argument("--url", help="Redis URL, or 'local' for the local rush server "
+                                      "(default: $RUSH_REDIS_URL, $REDIS_URL, 127.0.0.1:6379, "
+                                      "else the local rush server); prefer the environment "
+                                      "variable: a URL here shows in the process list")
 
 
 def _config(url: str | None):
-    from .config import RedisConfig
+    from .config import LOCAL_URL, RedisConfig, env_url
 
+    if url is None and env_url() == LOCAL_URL:
+        url = LOCAL_URL  # for `rush worker` too, which otherwise reads the variable itself
+    if url == LOCAL_URL:
+        from .local_redis import local_server
+
+        return local_server()
     return RedisConfig(url=url) if url else None
 
 
@@ -92,4 +109,24 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(n_workers=args.workers, n_evaluations=args.evaluations, config=_config(args.url))
 
 
-_COMMANDS = {"worker": _worker, "status": _status, "demo": _demo}
+def _server(args: argparse.Namespace) -> int:
+    from .local_redis import LocalServer
+
+    server = LocalServer()
+    if args.action == "path":
+        print(server.home)
+    elif args.action == "start":
+        server.start()
+        print(server.status().describe())
+    elif args.action == "stop":
+        pid = server.stop()
+        print(f"stopped the local rush server (pid {pid}); its data stays in {server.data_dir}"
+              if pid is not None else server.status().describe())
+    else:
+        status = server.status()
+        print(status.describe())
+        return 0 if status.running else NOT_RUNNING
+    return 0
+
+
+_COMMANDS = {"worker": _worker, "status": _status, "demo": _demo, "server": _server}

@@ -12,6 +12,9 @@ URL_ENV_VARS = ("RUSH_REDIS_URL", "REDIS_URL")
 #: Environment variable carrying ``retry_seconds`` (the URL cannot hold it).
 RETRY_ENV_VAR = "RUSH_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 30.0
+#: The URL that means the local rush server (``RUSH_REDIS_URL=local``, ``--url local``),
+#: understood where the config is resolved (``rsh()``, ``rush_plan()``, the command line).
+LOCAL_URL = "local"
 
 _SCHEMES = {"redis": False, "rediss": True, "unix": False}
 
@@ -109,6 +112,10 @@ class RedisConfig:
 def _parse_url(url: str) -> dict[str, Any]:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
+    if url == LOCAL_URL:
+        raise ValueError(f"url {LOCAL_URL!r} (the local rush server) is understood by rsh(), "
+                         f"rush_plan() and the rush command, not by RedisConfig: "
+                         f"rush.local_server() returns its config")
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
         raise ValueError(

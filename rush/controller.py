@@ -627,11 +627,17 @@ class Rush:
         if workers:
             self._logs.forget()
 
+    def summary(self) -> dict[str, dict[str, int]]:
+        """How many tasks and workers the network has, by state (one round trip):
+        ``{"tasks": {"queued": n, ...}, "workers": {"running": n, ...}}``."""
+        tasks, workers = self._store.counts()
+        return {"tasks": tasks, "workers": workers}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} network_id={self._network_id!r} config={self._config!r}>"
 
     def __str__(self) -> str:
-        counts = self._store.counts()
+        counts = self.summary()["tasks"]
         running = self.running_worker_ids
         lines = [f"<{type(self).__name__}> network {self._network_id!r} at {self._config.redacted_url}",
                  f"  running workers: {len(running)}" + (f" ({', '.join(running[:8])}"

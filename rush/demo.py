@@ -11,6 +11,7 @@ import uuid
 from typing import TextIO
 
 from .config import RedisConfig
+from .local_redis import LocalServer
 
 #: Global minimum of the Branin function (at three points, e.g. (pi, 2.275)).
 BRANIN_MINIMUM = 0.397887
@@ -60,18 +61,19 @@ class Progress:
 
 def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig | None = None,
              out: TextIO = sys.stdout) -> int:
-    """Run the demo; returns the exit code."""
+    """Run the demo; returns the exit code. It deletes its own network at the end, and
+    nothing else: on the local rush server, the other networks stay."""
     from . import rsh
     from .plan import resolve_config
-    from . import server
 
     config = resolve_config(config)
-    embedded_server = server._default_server
-    embedded = embedded_server is not None and embedded_server.config == config
+    local = LocalServer()
+    on_local = config.unix_socket_path == str(local.socket)
     controller = rsh(f"demo-{uuid.uuid4().hex[:8]}", config=config)
     print(f"rush demo: random search on Branin with {n_workers} local workers, "
           f"{n_evaluations} evaluations", file=out)
-    print(f"Redis: {config.redacted_url}{' (embedded)' if embedded else ''}, "
+    print(f"Redis: {config.redacted_url}"
+          f"{f' (the local rush server, data in {local.data_dir})' if on_local else ''}, "
           f"network {controller.network_id}", file=out)
     try:
         started = time.monotonic()
@@ -85,8 +87,6 @@ def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig 
     finally:
         controller.reset()
         controller.close()
-        if embedded_server is not None and embedded:
-            embedded_server.stop()
 
 
 def _watch(controller, n_evaluations: int, out: TextIO) -> None:

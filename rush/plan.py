@@ -8,9 +8,9 @@ import os
 import threading
 from typing import Any
 
-from .config import RedisConfig, config_from_environment
+from .config import LOCAL_URL, RedisConfig, config_from_environment, env_url
 from .connection import answers, check_connection
-from .server import default_server
+from .local_redis import local_server
 from .validation import (check_buffer_size, check_executor, check_n_workers, check_thresholds,
                          positive_number)
 
@@ -95,7 +95,8 @@ def plan_value(name: str, default: Any = None) -> Any:
 
 def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisConfig:
     """The config to use: the given one, the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``,
-    a Redis answering on 127.0.0.1:6379, else an embedded server started for this process."""
+    a Redis answering on 127.0.0.1:6379, else the local rush server (started if needed).
+    ``RUSH_REDIS_URL=local`` goes to the local rush server without probing 6379."""
     if config is not None:
         if not isinstance(config, RedisConfig):
             raise TypeError(f"config must be a RedisConfig, not {type(config).__name__}")
@@ -103,10 +104,12 @@ def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisCo
     planned = plan_value("config") if use_plan else None
     if planned is not None:
         return planned
+    if env_url() == LOCAL_URL:
+        return local_server()
     from_env = config_from_environment()
     if from_env is not None:
         return from_env
-    local = RedisConfig()
-    if answers(local):
-        return local
-    return default_server().config
+    default = RedisConfig()
+    if answers(default):
+        return default
+    return local_server()

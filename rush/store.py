@@ -314,13 +314,18 @@ class TaskStore(NetworkLayer):
         coll = self.collection(state)
         return self.client.llen(coll) if state in _LIST_STATES else self.client.scard(coll)
 
-    def counts(self) -> dict[str, int]:
-        """Number of tasks per state, one consistent snapshot (MULTI)."""
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Tasks per state and workers per state, one consistent snapshot (MULTI)."""
         pipe = self.client.pipeline(transaction=True)
         for state in TaskState:
             coll = self.collection(state)
             pipe.llen(coll) if state in _LIST_STATES else pipe.scard(coll)
-        return {s.value: n for s, n in zip(TaskState, pipe.execute())}
+        pipe.hvals(self.keys.worker_states)
+        *tasks, workers = pipe.execute()
+        by_state = {s.value: 0 for s in WorkerState}
+        for state in workers:
+            by_state[decode(state)] = by_state.get(decode(state), 0) + 1
+        return {s.value: n for s, n in zip(TaskState, tasks)}, by_state
 
     def are_members(self, state: TaskState, keys: Sequence[str]) -> list[bool]:
         """For each key, whether it is in the (set) collection of ``state``."""

@@ -19,9 +19,10 @@ from typing import Any, Iterator
 
 from . import logs
 from ._process import end_own_tree
-from .config import RedisConfig, config_from_environment
+from .config import RedisConfig
 from .connection import check_connection
 from .errors import WorkerStoppedError
+from .plan import resolve_config
 from .registry import WorkerRegistry
 from .start_args import unpack
 from .states import LOST_MESSAGE
@@ -44,14 +45,13 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
     Reads the start arguments the controller stored, imports ``packages``, puts
     ``globals`` into the loop's namespace, runs ``worker_loop(worker, **kwargs)`` and then
     marks the worker terminated. A loop that raises marks the worker lost (its tasks fail)
-    and re-raises. Without ``config`` the environment's (``RUSH_REDIS_URL`` ...) is used.
+    and re-raises. Without ``config``, Redis is found as ``rsh()`` finds it.
     Raises ``RuntimeError`` when the network has no start arguments.
     """
     options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
                                     heartbeat_expire, message_log, output_log)
-    config = config or config_from_environment() or RedisConfig()
-    return run_worker(network_id, worker_id or new_worker_id(), config, options, remote,
-                      supervisor_pid)
+    return run_worker(network_id, worker_id or new_worker_id(), resolve_config(config), options,
+                      remote, supervisor_pid)
 
 
 def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,

@@ -1,18 +1,52 @@
 """Shared fixtures: one private redis-server per test session (never the shared one on
-6379), a unique network per test, and a condition poller with a deadline."""
+6379), a private ``RUSH_HOME`` per test (its local rush server is stopped afterwards), a
+unique network per test, and a condition poller with a deadline."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Callable
 
 import pytest
 
 import rush
 from rush import RedisServer
+from rush.local_redis import LocalServer
+
+
+@pytest.fixture(autouse=True)
+def rush_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own ``RUSH_HOME`` (inherited by the processes it starts); a local
+    rush server started there is stopped at the end, and none may be left running."""
+    home = tmp_path / "home"  # short: the server's unix socket path is limited to 107 bytes
+    monkeypatch.setenv("RUSH_HOME", str(home))
+    yield home
+    if home.exists():
+        LocalServer(home).stop()
+        left = local_servers(home)
+        assert not left, f"redis-server {left} still runs in {home}"
+
+
+def local_servers(home: Path) -> list[int]:
+    """Pids of the live redis-server processes working in ``home`` (their cwd is its data dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            in_home = Path(os.readlink(entry / "cwd")).is_relative_to(home)
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile, or not ours to look at
+        name, state = stat.split(" (", 1)[1].rsplit(") ", 1)
+        if in_home and "redis" in name and state[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
 
 
 @pytest.fixture(scope="session")

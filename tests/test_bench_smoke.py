@@ -51,3 +51,16 @@ def test_bench_smoke_writes_every_key(tmp_path):
     assert not missing, f"missing keys {missing}; stderr: {proc.stderr[-2000:]}"
     assert doc["meta"]["mode"] == "smoke"
     assert "w1_ratio_vs_bare" in proc.stdout  # the table was printed
+
+
+@pytest.mark.timeout(60)
+def test_local_server_bench_prints_every_row():
+    if not (ROOT / "bench" / "local_server.py").exists():
+        pytest.skip("no bench/ folder next to the tests")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                                    os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", "bench.local_server", "--reps", "1"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("first use (new home)", "first use (stopped)", "later use", "baseline"):
+        assert row in proc.stdout

@@ -1,9 +1,8 @@
-"""RedisServer (binary lookup, start, stop, reaping), the embedded default of rsh(), and
-connecting: fast failure, redaction, outages."""
+"""RedisServer (binary lookup, start, stop, reaping), and connecting: fast failure,
+redaction, outages. The default of rsh() without a config is in test_local_server.py."""
 
 from __future__ import annotations
 
-import logging
 import stat
 import subprocess
 import threading
@@ -138,7 +137,7 @@ def test_no_binary_anywhere_names_the_three_ways(tmp_path, monkeypatch, no_env_b
     message = str(info.value)
     assert "RUSH_REDIS_SERVER" in message
     assert "PATH" in message
-    assert "rush[server]" in message
+    assert "rush-redis[server]" in message
     with pytest.raises(FileNotFoundError):
         RedisServer()
 
@@ -147,34 +146,6 @@ def test_server_that_cannot_start_is_reported_and_reaped(tmp_path, monkeypatch):
     monkeypatch.setenv("RUSH_REDIS_SERVER", fake_binary(tmp_path, "broken-redis"))
     with pytest.raises(RuntimeError, match="did not start"):
         RedisServer()
-
-
-def test_rsh_without_config_starts_an_embedded_server(monkeypatch, caplog):
-    """Nothing configured and nothing on 127.0.0.1:6379 (simulated): one embedded server."""
-    monkeypatch.delenv("RUSH_REDIS_URL", raising=False)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setattr(rush.plan, "_plan", None)
-    monkeypatch.setattr(rush.plan, "answers", lambda config: False)
-    monkeypatch.setattr(rush.server, "_default_server", None)
-    caplog.set_level(logging.INFO, logger="rush")
-    first = rush.rsh()
-    try:
-        server = rush.server._default_server
-        assert server is not None and server.running
-        assert first.config == server.config
-        assert first.config.port != 6379
-        assert first.n_tasks == 0
-        second = rush.rsh()
-        assert second.config == first.config  # one server for the process
-        assert rush.server._default_server is server
-        assert any("embedded Redis" in r.getMessage() and str(server.port) in r.getMessage()
-                   for r in caplog.records if r.levelno == logging.INFO)
-        second.close()
-    finally:
-        first.reset()
-        first.close()
-        if rush.server._default_server is not None:
-            rush.server._default_server.stop()
 
 
 def test_rsh_connects_and_accepts_network_alias(config, network_id):

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import rush
-from rush import demo, plan, server
+from rush import demo, plan
+from rush.local_redis import LocalServer
 
 
 def _network(output: str) -> str:
@@ -35,18 +36,24 @@ def test_demo_command_runs_on_the_configured_redis(config):
         assert controller.connector.keys("{" + controller.network_id + "}*") == []
 
 
-def test_demo_starts_and_stops_an_embedded_server_when_none_is_configured(monkeypatch):
+def test_demo_runs_on_the_local_server_and_deletes_only_its_own_network(monkeypatch, rush_home):
     for name in ("RUSH_REDIS_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(plan, "_plan", None)
     # pretend nothing answers on 127.0.0.1:6379 (the machine's shared server may)
     monkeypatch.setattr(plan, "answers", lambda config, timeout=0.2: False)
-    monkeypatch.setattr(server, "_default_server", None)
+    local = LocalServer()
+    with rush.rsh("kept", config=rush.local_server()) as other:
+        other.push_tasks([{"x": 1}])
     out = io.StringIO()
     assert demo.run_demo(n_workers=2, n_evaluations=100, out=out) == 0
     text = out.getvalue()
-    assert "(embedded)" in text and "100/100 tasks" in text
-    embedded = server._default_server
-    assert embedded is not None and not embedded.running
+    assert f"(the local rush server, data in {local.data_dir})" in text
+    assert "100/100 tasks" in text
+    assert local.status().running  # it outlives the demo, with the other network
+    with rush.rsh(_network(text), config=local.config()) as controller:
+        assert controller.connector.keys("{" + controller.network_id + "}*") == []
+        assert controller.connector.keys("{kept}*") != []
 
 
 def test_branin_minimum():
