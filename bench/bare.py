@@ -40,10 +40,17 @@ class Bare:
         self.terminate = k.terminate
         self.prefix = k.task_prefix
         self.own_running = k.worker_running(worker_id)
+        self.incarnations, self.epoch, self.step = k.incarnations, k.epoch, k.step(worker_id)
+
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
         self.claim_sha = client.script_load(lua_source("claim_task"))
         client.hset(self.states, worker_id, "running")
+        # join like rush does: an existing worker or network keeps its token
+        client.hsetnx(self.incarnations, worker_id, uuid.uuid4().hex)
+        self.incarnation = client.hget(self.incarnations, worker_id).decode()
+        client.set(self.epoch, uuid.uuid4().hex, nx=True)
+        self.epoch_value = client.get(self.epoch).decode()
 
     def delete(self) -> None:
         """Remove every key of this network (not timed)."""
@@ -57,15 +64,17 @@ class Bare:
         create, move, wid = self.create_sha, self.move_sha, self.worker_id
         all_tasks, running, finished = self.all_tasks, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
-        terminate, own = self.terminate, self.own_running
-        for _ in range(n):
+        terminate, own, step = self.terminate, self.own_running, self.step
+        incarnations, epoch, inc, ep = self.incarnations, self.epoch, self.incarnation, self.epoch_value
+        for i in range(n):
             key = str(uuid.uuid4())
-            evalsha(create, 5, all_tasks, running, states, terminate, own,
-                    wid, "running", "running", "", prefix, 3, "xs", "xs_extra", "worker_id",
-                    key, pickle.dumps(xs, PROTOCOL), "", wid)
-            _, discarded = evalsha(move, 5, running, finished, states, terminate, own,
-                                   wid, "running", "list", events, prefix, 2, "ys", "ys_extra",
-                                   key, pickle.dumps(ys, PROTOCOL), "")
+            evalsha(create, 8, all_tasks, running, states, incarnations, epoch, terminate, own,
+                    step, wid, inc, "running", ep, f"{inc}.{2 * i}", "running", "", prefix,
+                    2, "xs", "xs_extra", key, pickle.dumps(xs, PROTOCOL), "")
+            _, discarded = evalsha(move, 8, running, finished, states, incarnations, epoch,
+                                   terminate, own, step, wid, inc, "running", ep,
+                                   f"{inc}.{2 * i + 1}", "list", events, prefix, 2, "ys",
+                                   "ys_extra", key, pickle.dumps(ys, PROTOCOL), "")
             if discarded:
                 raise RuntimeError(f"bare W1: task {key} was not running")
 
@@ -81,35 +90,42 @@ class Bare:
             pipe.rpush(self.all_tasks, key)
             pipe.sadd(self.running, key)
             pipe.execute()
-            client.evalsha(move, 5, self.running, self.finished, self.states, self.terminate,
-                           self.own_running, wid, "running", "list", self.events, self.prefix,
-                           2, "ys", "ys_extra", key, pickle.dumps(ys, PROTOCOL), "")
+            client.evalsha(move, 8, self.running, self.finished, self.states, self.incarnations,
+                           self.epoch, self.terminate, self.own_running, self.step, wid,
+                           self.incarnation, "running", self.epoch_value, "", "list",
+                           self.events, self.prefix, 2, "ys", "ys_extra", key,
+                           pickle.dumps(ys, PROTOCOL), "")
 
     # -- W2: push_tasks N, then pop_task + finish_tasks ------------------------------
 
     def w2_push(self, n: int, xs: dict) -> list[str]:
         keys = [str(uuid.uuid4()) for _ in range(n)]
-        args: list = ["", "running", "list", "", self.prefix, 2, "xs", "xs_extra"]
+        args: list = ["", "", "running", self.epoch_value, "", "list", "", self.prefix, 2,
+                      "xs", "xs_extra"]
         for key in keys:
             args += (key, pickle.dumps(xs, PROTOCOL), "")
-        self.client.evalsha(self.create_sha, 5, self.all_tasks, self.queued, self.states,
-                            self.terminate, self.own_running, *args)
+        self.client.evalsha(self.create_sha, 8, self.all_tasks, self.queued, self.states,
+                            self.incarnations, self.epoch, self.terminate, self.own_running,
+                            self.step, *args)
         return keys
 
     def w2_drain(self, n: int, ys: dict) -> None:
         evalsha, claim, move, wid = self.client.evalsha, self.claim_sha, self.move_sha, self.worker_id
         queued, running, finished = self.queued, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
-        terminate, own = self.terminate, self.own_running
+        terminate, own, step = self.terminate, self.own_running, self.step
+        incarnations, epoch, inc, ep = self.incarnations, self.epoch, self.incarnation, self.epoch_value
+        pending = self.keys.pending(wid)
         loads = pickle.loads
-        for _ in range(n):
-            _, got = evalsha(claim, 6, queued, running, states, queued, terminate, own,
-                             wid, "running", prefix, "xs")
+        for i in range(n):
+            _, got = evalsha(claim, 9, pending, queued, running, states, incarnations, epoch,
+                             terminate, own, step, wid, inc, "running", ep, f"{inc}.{2 * i}",
+                             prefix, "", "xs")
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
-            evalsha(move, 5, running, finished, states, terminate, own,
-                    wid, "running", "list", events, prefix, 2, "ys", "ys_extra",
-                    task["key"], pickle.dumps(ys, PROTOCOL), "")
+            evalsha(move, 8, running, finished, states, incarnations, epoch, terminate, own,
+                    step, wid, inc, "running", ep, f"{inc}.{2 * i + 1}", "list", events, prefix,
+                    2, "ys", "ys_extra", task["key"], pickle.dumps(ys, PROTOCOL), "")
 
     # -- W3: the floor of fetching finished tasks -----------------------------------
 
@@ -120,8 +136,9 @@ class Bare:
 
         if not hasattr(self, "read_sha"):
             self.read_sha = self.client.script_load(lua_source("read_tasks"))
-        keys, _, values, _ = self.client.evalsha(self.read_sha, 1, self.finished, "l", start, -1,
-                                                 self.prefix, *ALL_FIELDS)
+        keys, _, values, _ = self.client.evalsha(self.read_sha, 2, self.epoch, self.finished,
+                                                 self.epoch_value, "l", start, -1, self.prefix,
+                                                 *ALL_FIELDS)
         return pd.DataFrame.from_records(_records(keys, _rows(values))) if keys else pd.DataFrame()
 
     def fetch_floor(self, start: int = 0):

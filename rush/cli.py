@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     WorkerOptions.add_cli_arguments(worker)
     worker.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
     worker.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
+    worker.add_argument("--incarnation", help=argparse.SUPPRESS)
 
     status = sub.add_parser("status", help="task counts and the worker table of a network")
     status.add_argument("--network-id", required=True)
@@ -89,7 +90,7 @@ def _worker(args: argparse.Namespace) -> int:
     config = _config(args.url) or config_from_environment() or RedisConfig()
     run_worker(args.network_id, args.worker_id or new_worker_id(), config,
                WorkerOptions.from_cli(args), remote=args.remote,
-               supervisor_pid=args.supervisor_pid)
+               supervisor_pid=args.supervisor_pid, incarnation=args.incarnation)
     return 0
 
 

@@ -12,7 +12,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .config import RedisConfig
-from .errors import RushConnectionError, RushOutOfMemoryError
+from .errors import RushConnectionError, RushNetworkLostError, RushOutOfMemoryError
 
 #: How long the first contact with Redis (``rsh()``, a worker's start) may take.
 FIRST_CONNECT_SECONDS = 5.0
@@ -121,16 +121,24 @@ def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
         probe.close()
 
 
-def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type], type]:
-    """Class decorator: public methods (and ``__str__``) raise ``RushConnectionError``
+def translate_errors(config_of: Callable[[Any], RedisConfig],
+                     on_lost: Callable[[Any, RushNetworkLostError], BaseException] | None = None
+                     ) -> Callable[[type], type]:
+    """Class decorator: public methods and properties (and ``__str__``) raise
+    ``RushConnectionError``
     instead of redis-py's connection errors, with a message naming
-    ``config_of(self).location``, and ``RushOutOfMemoryError`` when Redis is full."""
+    ``config_of(self).location``, and ``RushOutOfMemoryError`` when Redis is full;
+    ``on_lost(self, error)`` may replace a ``RushNetworkLostError``."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(self, *args, **kwargs)
+            except RushNetworkLostError as e:
+                if on_lost is None:
+                    raise
+                raise on_lost(self, e) from None
             except TRANSIENT_ERRORS as e:
                 raise connection_error(config_of(self), e) from None
             except redis.exceptions.ResponseError as e:
@@ -141,10 +149,13 @@ def translate_errors(config_of: Callable[[Any], RedisConfig]) -> Callable[[type]
 
     def decorate(cls: type) -> type:
         for name, value in list(vars(cls).items()):
-            if (name.startswith("_") and name != "__str__") or not callable(value) \
-                    or isinstance(value, (staticmethod, classmethod, type)):
+            if name.startswith("_") and name != "__str__":
                 continue
-            setattr(cls, name, wrap(value))
+            if isinstance(value, property) and value.fget is not None:
+                setattr(cls, name, property(wrap(value.fget), value.fset, value.fdel,
+                                            value.__doc__))
+            elif callable(value) and not isinstance(value, (staticmethod, classmethod, type)):
+                setattr(cls, name, wrap(value))
         return cls
 
     return decorate

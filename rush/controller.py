@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, translate_errors
 from .keys import NetworkKeys
+from .layer import Epoch
 from .launchers.remote import REMOTE_HEARTBEAT_PERIOD, default_executor
 from .logs import LogReader
 from .plan import DEFAULT_MAX_VALUE_SIZE, plan_value, resolve_config
@@ -19,6 +20,7 @@ from .scripts import Scripts
 from .serialization import dumps, encode
 from .start_args import pack, resolve_globals, user_frame
 from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
+from .errors import RushNetworkLostError
 from .store import TaskStore, WriteReply
 from .validation import (broadcast, check_executor, check_n_workers, check_network_id,
                          check_packages, dict_list, either, field_list, id_list, key_list,
@@ -50,7 +52,21 @@ def new_keys(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
 
 
-@translate_errors(lambda self: self._config)  # also what bypasses the store: pub/sub waits, print
+def _with_cache(controller: "Rush", error: RushNetworkLostError) -> RushNetworkLostError:
+    """The error of a vanished network, with the finished tasks the controller cached."""
+    if error.finished_tasks is not None:  # said already, by an inner call
+        return error
+    cached = max((frame for _, frame in controller._finished_cache.values()), key=len,
+                 default=None)
+    if cached is None:
+        cached = frames.frame([])
+    return RushNetworkLostError(
+        f"{error}; {len(cached)} cached result(s) are still in this controller (the "
+        "finished_tasks of this error). reset() starts the network afresh", cached)
+
+
+# translation covers what bypasses the store too: pub/sub waits, print
+@translate_errors(lambda self: self._config, on_lost=_with_cache)
 class Rush:
     """The controller of a rush network (``rsh()`` makes one).
 
@@ -60,6 +76,9 @@ class Rush:
 
     _finished_cache: dict[tuple[str, ...], tuple[int, Any]]  # fields -> (cursor, frame)
     _new_cursor: int  # position in the finished list of fetch_new_tasks
+    #: A controller checks on every read that the network is still there; a worker
+    #: learns it from its next write (its reads stay single commands).
+    _guard_reads = True
 
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
         self._network_id = check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
@@ -67,7 +86,9 @@ class Rush:
         check_connection(self._config)
         self.keys = NetworkKeys(self._network_id)
         self._pool: WorkerPool | None = None  # made when first needed: workers never need one
+        self._epoch = Epoch()
         self._connect()
+        self._store.look()  # the network as it is now: if its data vanish, we notice
         self._logs = LogReader()
         self.reset_cache()
 
@@ -80,8 +101,14 @@ class Rush:
             plan_value("max_value_size", DEFAULT_MAX_VALUE_SIZE) * 1024 * 1024)
         self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config)
         self._waiter = EventWaiter(self._client, self.keys.events)
+        for layer in (self._store, self._registry):
+            layer.shared_epoch, layer.guard_reads = self._epoch, self._guard_reads
         if self._pool is not None:
             self._pool.use(self._store, self._registry)
+
+    def _writer(self) -> tuple[str, str, str]:
+        """Who writes tasks (worker id, incarnation, step id): a controller."""
+        return "", "", ""
 
     @property
     def _workers(self) -> WorkerPool:
@@ -445,8 +472,7 @@ class Rush:
         columns = [xss, matching("xss_extra", xss_extra, n), conds]
         return self._create_keys(TaskState.FAILED, ("xs", "xs_extra", "condition"), columns)
 
-    def _create(self, state: TaskState, fields: tuple[str, ...], columns: list[list],
-                worker_id: str = "", extra_fields: Iterable[tuple[str, str]] = ()
+    def _create(self, state: TaskState, fields: tuple[str, ...], columns: list[list]
                 ) -> tuple[list[str], WriteReply | None]:
         """Create tasks; returns their keys and the store's reply (``None``: no task)."""
         n = len(columns[0])
@@ -454,11 +480,7 @@ class Rush:
             return [], None
         keys = new_keys(n)
         rows = [[encode(col[i]) for col in columns] for i in range(n)]
-        for name, value in extra_fields:
-            fields = fields + (name,)
-            for row in rows:
-                row.append(value)
-        return keys, self._store.create(state, keys, fields, rows, worker_id)
+        return keys, self._store.create(state, keys, fields, rows, *self._writer())
 
     def _create_keys(self, state: TaskState, fields: tuple[str, ...], columns: list[list]
                      ) -> list[str]:
@@ -620,9 +642,16 @@ class Rush:
     def reset(self, workers: bool = True) -> None:
         """Kill all workers and delete every key of the network; ``workers=False`` deletes
         only the task data (workers, their registrations and logs stay)."""
+        guard = self._guard_reads
+        self._store.guard_reads = self._registry.guard_reads = False  # works on a lost network
+        try:
+            if workers:
+                self._workers.kill_all()
+            self._store.delete(workers=workers)
+        finally:
+            self._store.guard_reads = self._registry.guard_reads = guard
         if workers:
-            self._workers.kill_all()
-        self._store.delete(workers=workers)
+            self._epoch.value = ""  # the next call joins a new network under the same id
         self.reset_cache()
         if workers:
             self._logs.forget()

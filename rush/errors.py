@@ -25,3 +25,13 @@ class RushValueTooLargeError(RushError, ValueError):
 
 class RushOutOfMemoryError(RushError):
     """Redis reached its ``maxmemory`` and refused a write; the message says what to do."""
+
+
+class RushNetworkLostError(RushError):
+    """The network's data vanished from Redis (a server restarted without persistence, a
+    flush, or a reset by another controller). ``finished_tasks`` holds the finished tasks
+    a controller had cached (a DataFrame), else ``None``."""
+
+    def __init__(self, message: str, finished_tasks: object = None) -> None:
+        super().__init__(message)
+        self.finished_tasks = finished_tasks

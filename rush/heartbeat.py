@@ -5,6 +5,11 @@ worker's kill channel between refreshes, SIGKILLs the worker when a kill signal 
 and exits when the worker dies (parent-death signal plus a check of its parent pid), so
 a dead worker's key expires and the controller finds it lost.
 
+It beats for one incarnation of the worker id: when the worker was found lost and its id
+started anew, the old heartbeat learns it at its next beat ("stale"), ends its own
+worker and exits, touching nothing of the new incarnation; kill signals name the
+incarnation they are for. When the network vanished ("gone"), it just exits.
+
 Where Redis is comes in the environment (``config_environment``), never on the command
 line.
 """
@@ -24,16 +29,16 @@ from .registry import WorkerRegistry
 from .waiting import block_slices
 
 
-def start_heartbeat(network_id: str, worker_id: str, config: RedisConfig, period: float,
-                    expire: float) -> subprocess.Popen:
+def start_heartbeat(network_id: str, worker_id: str, incarnation: str, epoch: str,
+                    config: RedisConfig, period: float, expire: float) -> subprocess.Popen:
     """Start the heartbeat process of this (worker) process."""
     env = dict(os.environ, **config_environment(config))
     # the parent-death signal follows the thread that forks (a Dask task runs in a thread):
     # only ask for it from the main thread; the loop's parent-pid check covers the rest
     in_main = threading.current_thread() is threading.main_thread()
     return subprocess.Popen(
-        [sys.executable, "-m", "rush.heartbeat", network_id, worker_id, str(os.getpid()),
-         repr(float(period)), repr(float(expire))],
+        [sys.executable, "-m", "rush.heartbeat", network_id, worker_id, incarnation, epoch,
+         str(os.getpid()), repr(float(period)), repr(float(expire))],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         preexec_fn=(lambda: die_with_parent(signal.SIGTERM)) if in_main else None,
         # outside the worker's process group: a kill of the group must not take the
@@ -41,50 +46,81 @@ def start_heartbeat(network_id: str, worker_id: str, config: RedisConfig, period
         close_fds=True, start_new_session=True)
 
 
-def run(registry: WorkerRegistry, worker_id: str, worker_pid: int, period: float,
-        expire: float) -> int:
-    """The heartbeat loop; returns the exit code."""
-    try:
-        while os.getppid() == worker_pid:
-            registry.beat(worker_id, worker_pid, expire)
-            if _wait_for_kill(registry, worker_id, period, worker_pid):
-                kill_tree(worker_pid)
-                return 0
-        return 0
-    finally:
-        _forget(registry, worker_id)  # the worker is gone: let the controller see it at once
+class Heartbeat:
+    """The heartbeat of one incarnation of a worker (the worker process is our parent)."""
 
+    def __init__(self, registry: WorkerRegistry, worker_id: str, incarnation: str,
+                 worker_pid: int, period: float, expire: float) -> None:
+        self.registry = registry
+        self.worker_id = worker_id
+        self.incarnation = incarnation
+        self.worker_pid = worker_pid
+        self.period = period
+        self.expire = expire
 
-def _wait_for_kill(registry: WorkerRegistry, worker_id: str, period: float,
-                   worker_pid: int) -> bool:
-    """Block on the kill channel for ``period`` s, in short blocks (one BLPOP longer than
-    the client's socket timeout would time out and be retried, and the key never
-    refreshed), checking between them that the worker lives. True when a kill came."""
-    for block in block_slices(period):
-        if registry.wait_for_kill(worker_id, block):
-            return True
-        if os.getppid() != worker_pid:
-            return False
-    return False
+    def run(self) -> int:
+        """Beat until the worker dies, a kill signal for it comes, or it is replaced."""
+        status = "ok"
+        try:
+            while status == "ok" and self._worker_alive():
+                status = self._beat()
+                if status == "ok":
+                    status = self._wait_for_kill()
+            if status == "stale":
+                # this incarnation was found lost and its id started anew: end it, and
+                # touch nothing of the new one
+                kill_tree(self.worker_pid)
+            return 0
+        finally:
+            if status in ("ok", "killed"):  # the worker is gone: the controller sees it at once
+                self._forget()
 
+    def _worker_alive(self) -> bool:
+        return os.getppid() == self.worker_pid
 
-def _forget(registry: WorkerRegistry, worker_id: str) -> None:
-    try:
-        registry.forget_heartbeat(worker_id)
-    except Exception:  # best effort: the key expires anyway
-        pass
+    def _beat(self) -> str:
+        return self.registry.heartbeat("beat", self.worker_id, self.incarnation, self.expire)
+
+    def _wait_for_kill(self) -> str:
+        """Block on the kill channel for one period, in short blocks (one BLPOP longer
+        than the client's socket timeout would time out and be retried, and the key never
+        refreshed), checking between them that the worker lives. Returns "ok" to go on,
+        "killed", or what a beat says when a signal for another incarnation came."""
+        for block in block_slices(self.period):
+            target = self.registry.wait_for_kill(self.worker_id, block)
+            if target == self.incarnation:
+                kill_tree(self.worker_pid)
+                return "killed"
+            if target is not None:  # for another incarnation: which one is stale?
+                status = self._beat()
+                if status == "stale":
+                    self.registry.resend_kill(self.worker_id, target)
+                if status != "ok":
+                    return status
+            if not self._worker_alive():
+                return "ok"
+        return "ok"
+
+    def _forget(self) -> None:
+        try:
+            self.registry.heartbeat("forget", self.worker_id, self.incarnation)
+        except Exception:  # best effort: the key expires anyway
+            pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    network_id, worker_id, pid, period, expire = list(sys.argv[1:] if argv is None else argv)
+    network_id, worker_id, incarnation, epoch, pid, period, expire = \
+        list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = config_from_environment()
     if config is None:
         print("rush.heartbeat: RUSH_REDIS_URL is not set", file=sys.stderr)
         return 2
     registry = WorkerRegistry.connect(network_id, config)
+    registry.shared_epoch.value = epoch
     try:
-        return run(registry, worker_id, int(pid), float(period), float(expire))
+        return Heartbeat(registry, worker_id, incarnation, int(pid), float(period),
+                         float(expire)).run()
     finally:
         registry.close()
 

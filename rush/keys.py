@@ -17,13 +17,17 @@ key                            type     holds
 ``P worker_running:<wid>``     set      keys of the tasks a worker took (may keep keys
                                         another writer moved on: check ``running``)
 ``P pending:<wid>``            list     a task between a worker's pop and its claim
+``P epoch``                    string   a token made when the network was made: if it
+                                        changes or vanishes, the network is gone
 ``P worker_states``            hash     worker id -> state
+``P incarnations``             hash     worker id -> token of its current start
 ``P worker:<wid>``             hash     a worker's registration (pid, hostname, ...)
 ``P terminate``                set      worker ids told to terminate
 ``P heartbeat:<wid>``          string   kept alive by the worker's heartbeat process
 ``P kill:<wid>``               list     the heartbeat blocks on it; a push kills
 ``P launch:<wid>``             string   one-time token of a remote worker's launch
 ``P log:<wid>``                list     JSON log records of a worker
+``P step:<wid>``               hash     the last write step of a worker and its reply
 ``P start_args``               string   id of the latest start arguments
 ``P start_args:<id>``          string   pickled start arguments (content id)
 ``P start_args_ids``           set      ids of every stored start arguments
@@ -58,7 +62,7 @@ class NetworkKeys:
         "network_id", "prefix", "all_tasks", "queued", "running", "finished", "failed",
         "task_prefix", "worker_running_prefix", "pending_prefix", "worker_states",
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
-        "hashes", "start_args_ids", "trash",
+        "hashes", "start_args_ids", "trash", "epoch", "incarnations",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -73,6 +77,8 @@ class NetworkKeys:
         self.worker_running_prefix = p + "worker_running:"
         self.pending_prefix = p + "pending:"
         self.worker_states = p + "worker_states"
+        self.incarnations = p + "incarnations"
+        self.epoch = p + "epoch"
         self.worker_prefix = p + "worker:"
         self.terminate = p + "terminate"
         self.events = p + "events"
@@ -110,6 +116,10 @@ class NetworkKeys:
         """List of JSON log records of a worker."""
         return self.prefix + "log:" + worker_id
 
+    def step(self, worker_id: str) -> str:
+        """Hash recording a worker's last write step and its reply (for resent calls)."""
+        return self.prefix + "step:" + worker_id
+
     def launch(self, worker_id: str) -> str:
         """One-time token of the latest launch of a remote worker."""
         return self.prefix + "launch:" + worker_id
@@ -135,8 +145,8 @@ class NetworkKeys:
 
     def fixed_keys(self) -> list[str]:
         """Every fixed key of the network."""
-        return [*self.task_data_keys(), self.worker_states, self.terminate, self.start_args,
-                self.worker_start_args, self.start_args_ids]
+        return [*self.task_data_keys(), self.worker_states, self.incarnations, self.epoch,
+                self.terminate, self.start_args, self.worker_start_args, self.start_args_ids]
 
     def worker_task_prefixes(self) -> list[str]:
         """Prefixes (``+ worker id``) of the per-worker keys holding task data."""
@@ -145,7 +155,7 @@ class NetworkKeys:
     def worker_prefixes(self) -> list[str]:
         """Prefixes (``+ worker id``) of every per-worker key."""
         return [*self.worker_task_prefixes(), self.worker_prefix, self.heartbeat(""),
-                self.kill(""), self.log(""), self.launch("")]
+                self.kill(""), self.log(""), self.launch(""), self.step("")]
 
     def pattern(self) -> str:
         """Glob pattern matching every key of the network (for tests and tools; rush

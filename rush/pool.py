@@ -13,12 +13,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ._process import kill, reap
+from ._process import kill
 from .config import RedisConfig
 from .launchers import local, remote, script
 from .registry import WorkerRegistry
@@ -86,12 +87,12 @@ class WorkerPool:
         """Start one local process per worker id."""
         launch = Launch("local", options, supervise=supervise)
         for worker_id in worker_ids:
-            self._start_local(worker_id, launch)
+            self._start_local(worker_id, _incarnation(), launch)
 
-    def _start_local(self, worker_id: str, launch: Launch) -> None:
+    def _start_local(self, worker_id: str, incarnation: str, launch: Launch) -> None:
         self.processes[worker_id] = local.start_process(
-            self.network_id, worker_id, self.config, launch.options, launch.supervise,
-            self._private_log_dir())
+            self.network_id, worker_id, incarnation, self.config, launch.options,
+            launch.supervise, self._private_log_dir())
         self._launches[worker_id] = launch
         self._starting.add(worker_id)
 
@@ -106,12 +107,12 @@ class WorkerPool:
         self._warn_if_oversubscribed(executor, len(worker_ids))
         launch = Launch("remote", options, executor=executor)
         for worker_id in worker_ids:
-            self._submit_remote(worker_id, launch)
+            self._submit_remote(worker_id, _incarnation(), launch)
 
-    def _submit_remote(self, worker_id: str, launch: Launch) -> None:
+    def _submit_remote(self, worker_id: str, incarnation: str, launch: Launch) -> None:
         token = self.registry.new_launch_token(worker_id)
         self.futures[worker_id] = remote.submit(launch.executor, self.network_id, worker_id,
-                                                self.config, launch.options, token)
+                                                incarnation, self.config, launch.options, token)
         self._launches[worker_id] = launch
 
     def _warn_if_oversubscribed(self, executor: Any, n: int) -> None:
@@ -272,21 +273,24 @@ class WorkerPool:
         alive = [w for w in ids if states[w] == _RUNNING]
         if alive:
             self.kill(alive)
-        self.registry.set_running(ids)
-        for worker_id in ids:
-            self._restart_one(worker_id)
+        # a new incarnation for each id, running from now on: the old processes (should
+        # one outlive its kill) can no longer write, nor touch the new one's keys
+        incarnations = {w: _incarnation() for w in ids}
+        self.registry.set_running(incarnations)
+        for worker_id, incarnation in incarnations.items():
+            self._restart_one(worker_id, incarnation)
         return ids
 
-    def _restart_one(self, worker_id: str) -> None:
+    def _restart_one(self, worker_id: str, incarnation: str) -> None:
         launch = self._launches[worker_id]
         old = self.processes.pop(worker_id, None)
         if old is not None:
-            reap(old, timeout=1)
+            kill(old)  # with whatever it started (a frozen worker's heartbeat too)
         self.futures.pop(worker_id, None)
         if launch.kind == "local":
-            self._start_local(worker_id, launch)
+            self._start_local(worker_id, incarnation, launch)
         else:
-            self._submit_remote(worker_id, launch)
+            self._submit_remote(worker_id, incarnation, launch)
 
     # -- cleaning up ---------------------------------------------------------------
 
@@ -318,6 +322,11 @@ class WorkerPool:
         """Reap the supervised workers; the pool is not used afterwards."""
         self.reap()
         atexit.unregister(self._atexit)
+
+
+def _incarnation() -> str:
+    """A token for one start of a worker id."""
+    return uuid.uuid4().hex
 
 
 def _cancel(future: Any) -> None:

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Sequence
+from typing import Any, Sequence
+
+import redis
 
 from .connection import translate_errors
+from .errors import RushError
 from .layer import NetworkLayer, decode
 from .states import WorkerState
 
+#: How long a kill signal nobody read stays in Redis.
+KILL_SIGNAL_TTL_SECONDS = 3600
 #: How long an unused launch token stays valid.
 LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 #: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
@@ -28,33 +33,46 @@ class WorkerRegistry(NetworkLayer):
     without one; a launch token is consumed at most once.
     """
 
-    def register(self, worker_id: str, pid: int, hostname: str, heartbeat_expire: float | None,
-                 remote: bool) -> None:
-        """Record a worker as running (again, on a restart), in one MULTI. With a heartbeat,
-        its key is set here too, so no sweep sees the worker before its first beat."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.worker(worker_id), mapping={
-            "worker_id": worker_id, "pid": pid, "hostname": hostname,
-            "heartbeat": int(heartbeat_expire is not None), "remote": int(remote),
-            "registered": time.time()})
-        if heartbeat_expire is not None:
-            pipe.set(self.keys.heartbeat(worker_id), pid, px=int(heartbeat_expire * 1000))
-        pipe.hset(self.keys.worker_states, worker_id, WorkerState.RUNNING.value)
-        # the terminate flag is kept: a controller may raise it while the worker is still
-        # starting (restart_workers clears it through set_running)
-        pipe.delete(self.keys.kill(worker_id))
-        pipe.publish(self.keys.events, "workers")
-        pipe.execute()
+    def register(self, worker_id: str, incarnation: str, pid: int, hostname: str,
+                 heartbeat_expire: float | None, remote: bool) -> None:
+        """Record a worker as running in ``incarnation`` (a token of this start of its id).
+
+        Refused (``RushError``) while the id runs in another incarnation, or once it was
+        killed: ``restart_workers`` is the way back. With a heartbeat, its key is set here
+        too, so no sweep sees the worker before its first beat.
+        """
+        k = self.keys
+        fields = {"worker_id": worker_id, "pid": pid, "hostname": hostname,
+                  "heartbeat": int(heartbeat_expire is not None), "remote": int(remote),
+                  "registered": time.time()}
+        try:
+            self._script(
+                "register_worker",
+                [k.worker_states, k.incarnations, k.worker(worker_id), k.heartbeat(worker_id),
+                 k.kill(worker_id)],
+                [worker_id, incarnation, WorkerState.RUNNING.value, WorkerState.KILLED.value,
+                 "" if heartbeat_expire is None else int(heartbeat_expire * 1000), k.events,
+                 *[x for item in fields.items() for x in item]])
+        except redis.exceptions.ResponseError as e:
+            if str(e).startswith("ALREADY_RUNNING"):
+                raise RushError(f"worker id {worker_id!r} is already running on network "
+                                f"{k.network_id!r}: give each worker its own id") from None
+            if str(e).startswith("WAS_KILLED"):
+                raise RushError(f"worker {worker_id!r} of network {k.network_id!r} was killed: "
+                                "it cannot register again (restart_workers() starts it "
+                                "anew)") from None
+            raise
 
     def states(self) -> dict[str, str]:
         """worker_id -> state, for every registered worker."""
-        return {decode(k): decode(v) for k, v in self.client.hgetall(self.keys.worker_states).items()}
+        states = self._one(lambda c: c.hgetall(self.keys.worker_states))
+        return {decode(k): decode(v) for k, v in states.items()}
 
     def info(self) -> list[dict]:
         """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state), in
         registration order."""
-        flat = self.scripts.call("worker_info", [self.keys.worker_states],
-                                 [self.keys.worker_prefix, *INFO_FIELDS])
+        flat = self._script("worker_info", [self.keys.worker_states, self.keys.epoch],
+                            [self._read_epoch, self.keys.worker_prefix, *INFO_FIELDS])
         width = 2 + len(INFO_FIELDS)
         rows = []
         for i in range(0, len(flat), width):
@@ -80,11 +98,12 @@ class WorkerRegistry(NetworkLayer):
         pipe.publish(self.keys.events, "workers")
         pipe.execute()
 
-    def set_terminated(self, worker_id: str) -> bool:
-        """Running -> terminated; a killed or lost worker stays so. True if it changed."""
-        return bool(self.scripts.call("set_worker_state", [self.keys.worker_states],
-                                      [worker_id, WorkerState.RUNNING.value,
-                                       WorkerState.TERMINATED.value, self.keys.events]))
+    def set_terminated(self, worker_id: str, incarnation: str = "") -> bool:
+        """Running -> terminated (only in ``incarnation``, when given); a killed or lost
+        worker stays so. True if it changed."""
+        return bool(self._script("set_worker_state", [self.keys.worker_states, self.keys.incarnations],
+                                 [worker_id, incarnation, WorkerState.RUNNING.value,
+                                  WorkerState.TERMINATED.value, self.keys.events]))
 
     def request_terminate(self, worker_ids: Sequence[str]) -> None:
         """Raise the terminate flag of these workers (read by ``RushWorker.terminated``)."""
@@ -92,27 +111,33 @@ class WorkerRegistry(NetworkLayer):
             self.client.sadd(self.keys.terminate, *worker_ids)
 
     def send_kill(self, worker_ids: Sequence[str]) -> None:
-        """Push a kill signal to the kill channel of each worker (read by its heartbeat), and
-        void any unused launch token, so an engine run that starts only now stays out."""
-        pipe = self.client.pipeline(transaction=False)
-        for worker_id in worker_ids:
-            pipe.rpush(self.keys.kill(worker_id), "kill")
-            pipe.expire(self.keys.kill(worker_id), 3600)
-            pipe.delete(self.keys.launch(worker_id))
-        pipe.execute()
+        """Push a kill signal naming the current incarnation to the kill channel of each
+        worker (read by its heartbeat), and void any unused launch token, so an engine run
+        that starts only now stays out."""
+        if worker_ids:
+            k = self.keys
+            self._script("send_kill", [k.incarnations],
+                         [k.kill(""), k.launch(""), KILL_SIGNAL_TTL_SECONDS, *worker_ids])
 
-    def beat(self, worker_id: str, pid: int, expire: float) -> None:
-        """Refresh a worker's heartbeat key for ``expire`` seconds."""
-        self.client.set(self.keys.heartbeat(worker_id), pid, px=int(expire * 1000))
+    def heartbeat(self, action: str, worker_id: str, incarnation: str,
+                  expire: float = 0.0) -> str:
+        """``"beat"`` (refresh the heartbeat key for ``expire`` s) or ``"forget"`` (delete
+        it), for one incarnation only. Returns ``"ok"``, ``"stale"`` (another incarnation
+        of the id runs now) or ``"gone"`` (the network vanished)."""
+        k = self.keys
+        return decode(self._script(
+            "heartbeat", [k.incarnations, k.epoch, k.heartbeat(worker_id)],
+            [action, worker_id, incarnation, self.epoch, int(expire * 1000)]))
 
-    def wait_for_kill(self, worker_id: str, seconds: float) -> bool:
+    def wait_for_kill(self, worker_id: str, seconds: float) -> str | None:
         """Block up to ``seconds`` (keep it under the socket timeout) on the worker's kill
-        channel; True when a kill signal came."""
-        return self.client.blpop([self.keys.kill(worker_id)], timeout=seconds) is not None
+        channel: the incarnation a kill signal names, or ``None``."""
+        got = self.client.blpop([self.keys.kill(worker_id)], timeout=seconds)
+        return None if got is None else decode(got[1])
 
-    def forget_heartbeat(self, worker_id: str) -> None:
-        """Delete a worker's heartbeat key (its worker is gone)."""
-        self.client.delete(self.keys.heartbeat(worker_id))
+    def resend_kill(self, worker_id: str, incarnation: str) -> None:
+        """Put back a kill signal meant for another incarnation (its heartbeat reads it)."""
+        self.client.lpush(self.keys.kill(worker_id), incarnation)
 
     def new_launch_token(self, worker_id: str) -> str:
         """Write a fresh one-time launch token for a remote worker and return it."""
@@ -133,7 +158,7 @@ class WorkerRegistry(NetworkLayer):
         pipe = self.client.pipeline(transaction=False)
         for worker_id in worker_ids:
             pipe.exists(self.keys.heartbeat(worker_id))
-        return [bool(x) for x in pipe.execute()]
+        return [bool(x) for x in self._run(pipe)]
 
     def terminate_state(self, worker_id: str) -> tuple[bool, str | None]:
         """The terminate flag and the state of a worker, in one round trip."""
@@ -175,17 +200,20 @@ class WorkerRegistry(NetworkLayer):
         pipe = self.client.pipeline(transaction=False)
         for worker_id, start in zip(worker_ids, starts):
             pipe.lrange(self.keys.log(worker_id), start, -1)
-        return pipe.execute()
+        return self._run(pipe)
 
-    def set_running(self, worker_ids: Sequence[str]) -> None:
-        """Mark workers running before their restarted process registers again."""
-        if worker_ids:
+    def set_running(self, incarnations: dict[str, str]) -> None:
+        """Mark workers running in a new incarnation (worker id -> token) before their
+        restarted process registers: from now on the old incarnation's writes are refused."""
+        if incarnations:
+            ids = list(incarnations)
             pipe = self.client.pipeline(transaction=True)
-            pipe.hset(self.keys.worker_states, mapping={w: WorkerState.RUNNING.value for w in worker_ids})
-            pipe.srem(self.keys.terminate, *worker_ids)
-            for worker_id in worker_ids:
+            pipe.hset(self.keys.worker_states, mapping={w: WorkerState.RUNNING.value for w in ids})
+            pipe.hset(self.keys.incarnations, mapping=dict[Any, Any](incarnations))
+            pipe.srem(self.keys.terminate, *ids)
+            for worker_id in ids:
                 # no heartbeat until the new process registers (which sets flag and key in
-                # one MULTI): else a sweep in between finds the old, expired key and
+                # one step): else a sweep in between finds the old, expired key and
                 # declares the restarting worker lost (and restarts it again, and again)
                 pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
             pipe.execute()

@@ -7,10 +7,8 @@ import json
 import uuid
 from typing import Any, NamedTuple, Sequence
 
-import redis
-
 from .connection import translate_errors
-from .errors import RushValueTooLargeError, WorkerStoppedError
+from .errors import RushValueTooLargeError
 from .layer import NetworkLayer, decode
 from .states import TaskState, WorkerState
 from .waiting import block_slices
@@ -57,10 +55,6 @@ def _too_large(key: str, field: str, size: int, limit: int) -> RushValueTooLarge
         "and store its path")
 
 
-def _is_stopped(error: redis.exceptions.ResponseError) -> bool:
-    return str(error).startswith("WORKER_STOPPED")
-
-
 @translate_errors(lambda self: self.config)
 class TaskStore(NetworkLayer):
     """Reads and writes the tasks of one network.
@@ -89,43 +83,55 @@ class TaskStore(NetworkLayer):
     # -- writes --------------------------------------------------------------------
 
     def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-               rows: Sequence[Row], worker_id: str = "") -> WriteReply:
-        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically;
-        a worker (``worker_id``) must be running."""
+               rows: Sequence[Row], worker_id: str = "", incarnation: str = "",
+               step: str = "") -> WriteReply:
+        """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically.
+
+        A worker (``worker_id``) must be running in its ``incarnation``; a controller
+        (``worker_id=""``) needs the network it joined. ``step`` makes a worker's call safe
+        to resend: the same step gets the first reply back.
+        """
         k = self.keys
         channel = k.events if state in (TaskState.FINISHED, TaskState.FAILED) else ""
         return self._write_rows(
             "create_tasks",
-            [k.all_tasks, self.collection(state), k.worker_states, k.terminate,
-             k.worker_running(worker_id)],
-            [worker_id, _RUNNING, _KIND[state], channel], fields, keys, rows)
+            [k.all_tasks, self.collection(state), k.worker_states, k.incarnations, k.epoch,
+             k.terminate, k.worker_running(worker_id), k.step(worker_id)],
+            [worker_id, incarnation, _RUNNING, self.epoch, step, _KIND[state], channel],
+            fields, keys, rows)
 
     def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-             rows: Sequence[Row], worker_id: str = "") -> WriteReply:
+             rows: Sequence[Row], worker_id: str, incarnation: str, step: str = ""
+             ) -> WriteReply:
         """Move running tasks to ``state`` (finished or failed), writing ``rows``; keys
-        that are not running are left alone (``skipped``)."""
+        that are not running are left alone (``skipped``). As ``create`` otherwise."""
         k = self.keys
         return self._write_rows(
             "move_tasks",
-            [k.running, self.collection(state), k.worker_states, k.terminate,
-             k.worker_running(worker_id)],
-            [worker_id, _RUNNING, _KIND[state], k.events], fields, keys, rows)
+            [k.running, self.collection(state), k.worker_states, k.incarnations, k.epoch,
+             k.terminate, k.worker_running(worker_id), k.step(worker_id)],
+            [worker_id, incarnation, _RUNNING, self.epoch, step, _KIND[state], k.events],
+            fields, keys, rows)
 
     def _write_rows(self, script: str, script_keys: list[str], head: list,
                     fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]
                     ) -> WriteReply:
-        """Call a script with the layout create_tasks/move_tasks share: ARGV ``head``, the
-        task prefix, the field names, then per task its key and row. A call too large for
-        one request goes in chunks, each atomic per task."""
-        base = [*head, self.keys.task_prefix, len(fields), *fields]
+        """Call a script with the layout create_tasks/move_tasks share: ARGV ``head`` (the
+        WRITER block and two more), the task prefix, the field names, then per task its key
+        and row. A call too large for one request goes in chunks, each atomic per task and
+        a step of its own."""
+        chunks = self._chunks(fields, keys, rows)
+        tail = [self.keys.task_prefix, len(fields), *fields]
         skipped: list[str] = []
         terminate = False
-        for chunk in self._chunks(fields, keys, rows):
-            args = list(base)
+        for i, chunk in enumerate(chunks):
+            args = [*head, *tail]
+            if len(chunks) > 1 and head[4]:
+                args[4] = f"{head[4]}.{i}"
             for key, row in chunk:
                 args.append(key)
                 args.extend(row)
-            flag, left = self._call_as_worker(script, script_keys, args)
+            flag, left = self._script(script, script_keys, args)
             terminate = bool(flag)
             if left:
                 skipped += [decode(x) for x in left]
@@ -153,21 +159,15 @@ class TaskStore(NetworkLayer):
             n_bytes += size
         return chunks
 
-    def _call_as_worker(self, name: str, keys: list[str], args: list) -> list:
-        try:
-            return self.scripts.call(name, keys, args)
-        except redis.exceptions.ResponseError as e:
-            if _is_stopped(e):
-                raise WorkerStoppedError("this worker no longer runs (it was killed, found lost "
-                                         "or has terminated): Redis refuses its task writes") from None
-            raise
-
-    def pop(self, worker_id: str, fields: Sequence[str]) -> Claim:
-        """Move the oldest queued task to running for ``worker_id``."""
-        return self._claim(self.keys.queued, worker_id, fields)
+    def pop(self, worker_id: str, incarnation: str, fields: Sequence[str], step: str = ""
+            ) -> Claim:
+        """Move the task in the worker's pending list, else the oldest queued task, to
+        running for the worker."""
+        return self._claim(worker_id, incarnation, fields, step, pending_only=False)
 
     def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
-        """Block up to ``timeout`` s for a queued task and move it to the worker's pending list."""
+        """Block up to ``timeout`` s for a queued task and move it to the worker's pending
+        list (a resent BLMOVE may move a second one there: the next claim takes it)."""
         for block in block_slices(timeout):  # short blocks: see MAX_BLOCK_SECONDS
             key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id),
                                      block, "LEFT", "RIGHT")  # type: ignore[arg-type]  # float s
@@ -175,42 +175,51 @@ class TaskStore(NetworkLayer):
                 return decode(key)  # type: ignore[arg-type]  # BLMOVE replies bytes
         return None
 
-    def claim_pending(self, worker_id: str, fields: Sequence[str]) -> Claim:
+    def claim_pending(self, worker_id: str, incarnation: str, fields: Sequence[str],
+                      step: str = "") -> Claim:
         """Mark the task in the worker's pending list running."""
-        return self._claim(self.keys.pending(worker_id), worker_id, fields)
+        return self._claim(worker_id, incarnation, fields, step, pending_only=True)
 
-    def _claim(self, source: str, worker_id: str, fields: Sequence[str]) -> Claim:
+    def _claim(self, worker_id: str, incarnation: str, fields: Sequence[str], step: str,
+               pending_only: bool) -> Claim:
         k = self.keys
-        terminate, task = self._call_as_worker(
+        terminate, task = self._script(
             "claim_task",
-            [source, k.running, k.worker_states, k.queued, k.terminate, k.worker_running(worker_id)],
-            [worker_id, _RUNNING, k.task_prefix, *fields])
+            [k.pending(worker_id), k.queued, k.running, k.worker_states, k.incarnations,
+             k.epoch, k.terminate, k.worker_running(worker_id), k.step(worker_id)],
+            [worker_id, incarnation, _RUNNING, self.epoch, step, k.task_prefix,
+             "1" if pending_only else "", *fields])
         if not task:
             return Claim(None, [], bool(terminate))
         return Claim(decode(task[0]), task[1:], bool(terminate))
 
-    def stop_worker(self, worker_id: str, state: WorkerState, condition: bytes) -> list[str] | None:
+    def stop_worker(self, worker_id: str, state: WorkerState, condition: bytes,
+                    incarnation: str = "") -> list[str] | None:
         """Mark a running worker ``state`` (killed/lost) and fail its running and pending
-        tasks with ``condition``. ``None`` when the worker was not running."""
+        tasks with ``condition``; with ``incarnation``, only if that start of the id runs.
+        ``None`` when the worker was not running."""
         k = self.keys
-        failed = self.scripts.call(
+        failed = self._script(
             "stop_worker",
-            [k.worker_states, k.running, k.failed, k.pending(worker_id), k.worker_running(worker_id)],
-            [worker_id, _RUNNING, WorkerState(state).value, condition, k.task_prefix, k.events])
+            [k.worker_states, k.incarnations, k.running, k.failed, k.pending(worker_id),
+             k.worker_running(worker_id)],
+            [worker_id, incarnation, _RUNNING, WorkerState(state).value, condition,
+             k.task_prefix, k.events])
         return None if failed is None else [decode(x) for x in failed]
 
     def sweep_pending(self, condition: bytes) -> list[str]:
         """Fail the tasks left in pending lists of workers that no longer run."""
         k = self.keys
-        failed = self.scripts.call("sweep_pending", [k.worker_states, k.failed],
-                                   [_RUNNING, k.pending_prefix, condition, k.task_prefix, k.events])
+        failed = self._script("sweep_pending", [k.worker_states, k.failed, k.epoch],
+                              [_RUNNING, k.pending_prefix, condition, k.task_prefix, k.events,
+                               self.epoch])
         return [decode(x) for x in failed]
 
     def empty_queue(self, condition: bytes) -> list[str]:
         """Move every queued task to failed with ``condition``."""
         k = self.keys
-        moved = self.scripts.call("empty_queue", [k.queued, k.failed],
-                                  [condition, k.task_prefix, k.events])
+        moved = self._script("empty_queue", [k.queued, k.failed, k.epoch],
+                             [condition, k.task_prefix, k.events, self.epoch])
         return [decode(x) for x in moved]
 
     def write_hashes(self, keys: Sequence[str], fields: Sequence[str],
@@ -224,7 +233,7 @@ class TaskStore(NetworkLayer):
             mapping: dict[Any, Any] = {f: v for f, v in zip(fields, row) if v != ""}
             if mapping:
                 pipe.hset(self.keys.task(key), mapping=mapping)
-        pipe.execute()
+        self._run(pipe)
 
     def delete(self, workers: bool) -> None:
         """Delete the task data of the network, and with ``workers`` every other key too.
@@ -245,7 +254,7 @@ class TaskStore(NetworkLayer):
         if workers:
             sources.append((moved_to[k.start_args_ids], "set", [k.start_args_prefix()]))
         plan = {"sources": sources, "unlink": [*moved_to.values(), trash + "workers"]}
-        self.scripts.call("trash_keys", [k.trash, k.worker_states, k.worker_start_args, *moved],
+        self._script("trash_keys", [k.trash, k.worker_states, k.worker_start_args, *moved],
                           [reset_id, trash, json.dumps(plan)])
         for earlier, text in self.client.hgetall(k.trash).items():
             self._empty_trash(decode(earlier), json.loads(text))
@@ -253,7 +262,7 @@ class TaskStore(NetworkLayer):
     def _empty_trash(self, reset_id: str, plan: dict) -> None:
         """Free what reset ``reset_id`` moved away, one bounded slice per call."""
         for source, kind, prefixes in plan["sources"]:
-            while self.scripts.call("empty_trash", [source], [kind, TRASH_SLICE, *prefixes]):
+            while self._script("empty_trash", [source], [kind, TRASH_SLICE, *prefixes]):
                 pass
         pipe = self.client.pipeline(transaction=True)
         pipe.unlink(*plan["unlink"])
@@ -280,8 +289,9 @@ class TaskStore(NetworkLayer):
 
     def _read(self, colls: list[str], kinds: str, fields: Sequence[str], start: int,
               stop: int) -> tuple[list[str], list[int], list, list[str]]:
-        keys, counts, values, vanished = self.scripts.call(
-            "read_tasks", colls, [kinds, start, stop, self.keys.task_prefix, *fields])
+        keys, counts, values, vanished = self._script(
+            "read_tasks", [self.keys.epoch, *colls],
+            [self._read_epoch, kinds, start, stop, self.keys.task_prefix, *fields])
         return ([decode(k) for k in keys], counts, values, [decode(k) for k in vanished])
 
     def read_hashes(self, keys: Sequence[str], fields: Sequence[str]) -> list[list]:
@@ -289,7 +299,7 @@ class TaskStore(NetworkLayer):
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(self.keys.task(key), list(fields))
-        return pipe.execute()
+        return self._run(pipe)
 
     def keys_in(self, states: Sequence[TaskState]) -> dict[str, list[str]]:
         """Keys per state, one consistent snapshot (MULTI)."""
@@ -300,19 +310,21 @@ class TaskStore(NetworkLayer):
                 pipe.lrange(coll, 0, -1)
             else:
                 pipe.smembers(coll)
-        replies = pipe.execute()
+        replies = self._run(pipe)
         return {TaskState(s).value: [decode(k) for k in r] for s, r in zip(states, replies)}
 
     def all_keys(self) -> list[str]:
         """Every task key in creation order."""
-        return [decode(k) for k in self.client.lrange(self.keys.all_tasks, 0, -1)]
+        return [decode(k) for k in self._one(lambda c: c.lrange(self.keys.all_tasks, 0, -1))]
 
     def count(self, state: TaskState | None) -> int:
         """Number of tasks in ``state`` (``None``: all tasks)."""
         if state is None:
-            return self.client.llen(self.keys.all_tasks)
+            return self._one(lambda c: c.llen(self.keys.all_tasks))
         coll = self.collection(state)
-        return self.client.llen(coll) if state in _LIST_STATES else self.client.scard(coll)
+        if state in _LIST_STATES:
+            return self._one(lambda c: c.llen(coll))
+        return self._one(lambda c: c.scard(coll))
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Tasks per state and workers per state, one consistent snapshot (MULTI)."""
@@ -321,7 +333,7 @@ class TaskStore(NetworkLayer):
             coll = self.collection(state)
             pipe.llen(coll) if state in _LIST_STATES else pipe.scard(coll)
         pipe.hvals(self.keys.worker_states)
-        *tasks, workers = pipe.execute()
+        *tasks, workers = self._run(pipe)
         by_state = {s.value: 0 for s in WorkerState}
         for state in workers:
             by_state[decode(state)] = by_state.get(decode(state), 0) + 1
@@ -331,7 +343,8 @@ class TaskStore(NetworkLayer):
         """For each key, whether it is in the (set) collection of ``state``."""
         if not keys:
             return []
-        return [bool(x) for x in self.client.smismember(self.collection(state), list(keys))]
+        coll = self.collection(state)
+        return [bool(x) for x in self._one(lambda c: c.smismember(coll, list(keys)))]
 
     def progress(self, keys: Sequence[str], cursor: int) -> tuple[set[str], int, int]:
         """For waiting on tasks, in one round trip: which of ``keys`` are finished (among
@@ -342,7 +355,7 @@ class TaskStore(NetworkLayer):
         if keys:
             pipe.smismember(self.keys.failed, list(keys))
         pipe.hvals(self.keys.worker_states)
-        replies = pipe.execute()
+        replies = self._run(pipe)
         finished = {decode(k) for k in replies[0]}
         settled = {k for k in keys if k in finished}
         if keys:

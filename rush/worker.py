@@ -3,11 +3,13 @@ change the tasks it works on."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import subprocess
 import time
+import uuid
 from typing import Any, Sequence
 
 from . import frames
@@ -36,32 +38,54 @@ class RushWorker(Rush):
     each worker process. Once the worker is killed or lost, Redis refuses its writes.
     """
 
+    _guard_reads = False
+
     def __init__(self, network_id: str, config: RedisConfig | None = None,
                  worker_id: str | None = None, heartbeat_period: float | None = None,
-                 heartbeat_expire: float | None = None, remote: bool = False) -> None:
+                 heartbeat_expire: float | None = None, remote: bool = False,
+                 incarnation: str | None = None) -> None:
         if network_id is None:
             raise TypeError("a RushWorker needs the network_id of its network")
         if worker_id is not None and not isinstance(worker_id, str):
             raise TypeError("worker_id must be a str")
-        super().__init__(network_id, config)
-        self._worker_id = worker_id or new_worker_id()
-        self._hostname = socket.gethostname()
+        if incarnation is not None and not isinstance(incarnation, str):
+            raise TypeError("incarnation must be a str")
         self.heartbeat_period, self.heartbeat_expire = check_heartbeat(heartbeat_period,
                                                                        heartbeat_expire)
+        super().__init__(network_id, config)
+        self._worker_id = worker_id or new_worker_id()
+        self._incarnation = incarnation or uuid.uuid4().hex
+        self._steps = itertools.count()
+        self._hostname = socket.gethostname()
         self.remote = bool(remote)
         self._heartbeat: subprocess.Popen | None = None
         self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
-        self.register()
+        try:
+            self._store.join()
+            self.register()
+        except BaseException:
+            self.close()
+            raise
 
     def register(self) -> None:
         """Record this worker as running (the constructor does it) and start its
-        heartbeat process, if it has a heartbeat and none runs yet."""
-        self._registry.register(self._worker_id, os.getpid(), self._hostname,
+        heartbeat process, if it has a heartbeat and none runs yet.
+
+        ``RushError`` when the worker id already runs in another start of it, or was
+        killed (``restart_workers`` is the way back).
+        """
+        self._registry.register(self._worker_id, self._incarnation, os.getpid(), self._hostname,
                                 heartbeat_expire=self.heartbeat_expire, remote=self.remote)
         if self.heartbeat_period is not None and self.heartbeat_expire is not None \
                 and self._heartbeat is None:
-            self._heartbeat = start_heartbeat(self.network_id, self._worker_id, self.config,
-                                              self.heartbeat_period, self.heartbeat_expire)
+            self._heartbeat = start_heartbeat(
+                self.network_id, self._worker_id, self._incarnation, self._store.epoch,
+                self.config, self.heartbeat_period, self.heartbeat_expire)
+
+    def _writer(self) -> tuple[str, str, str]:
+        """This worker, its incarnation, and a fresh step id (a resent call of the same
+        step is answered from Redis's record instead of running twice)."""
+        return self._worker_id, self._incarnation, f"{self._incarnation}.{next(self._steps)}"
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:
@@ -78,6 +102,11 @@ class RushWorker(Rush):
     def worker_id(self) -> str:
         """The id of this worker."""
         return self._worker_id
+
+    @property
+    def incarnation(self) -> str:
+        """The token of this start of the worker id (a restart gets a new one)."""
+        return self._incarnation
 
     @property
     def hostname(self) -> str:
@@ -102,12 +131,13 @@ class RushWorker(Rush):
 
     def set_terminated(self) -> None:
         """Record that this worker left its loop normally (a killed or lost worker stays so)."""
-        self._registry.set_terminated(self._worker_id)
+        self._registry.set_terminated(self._worker_id, self._incarnation)
 
     def set_lost(self, message: str) -> None:
         """Record that this worker's loop crashed: it becomes ``"lost"`` and its running
         and pending tasks fail with ``message``, now (no sweep needed)."""
-        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps({"message": message}))
+        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps({"message": message}),
+                                self._incarnation)
 
     # -- tasks ---------------------------------------------------------------------
 
@@ -119,9 +149,7 @@ class RushWorker(Rush):
         """
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        keys, reply = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras],
-                                   worker_id=self._worker_id,
-                                   extra_fields=[("worker_id", self._worker_id)])
+        keys, reply = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras])
         if reply is not None:
             self._terminate_hint = (reply.terminate, time.monotonic())
         return keys
@@ -157,7 +185,7 @@ class RushWorker(Rush):
             return
         rows = [[encode(c[i]) for c in columns] for i in range(len(keys))]
         try:
-            reply = self._store.move(state, keys, fields, rows, self._worker_id)
+            reply = self._store.move(state, keys, fields, rows, *self._writer())
         except WorkerStoppedError:
             logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
@@ -175,10 +203,11 @@ class RushWorker(Rush):
         """
         names = field_list("fields", fields)
         positive_number("timeout", timeout)
-        claim = self._store.pop(self._worker_id, names)
+        wid, incarnation, step = self._writer()
+        claim = self._store.pop(wid, incarnation, names, step)
         seen = time.monotonic()
-        if claim.key is None and timeout > 0 and self._store.pop_to_pending(self._worker_id, timeout):
-            claim = self._store.claim_pending(self._worker_id, names)
+        if claim.key is None and timeout > 0 and self._store.pop_to_pending(wid, timeout):
+            claim = self._store.claim_pending(wid, incarnation, names, self._writer()[2])
             seen = time.monotonic()
         self._terminate_hint = (claim.terminate, seen)
         return None if claim.key is None else _task(claim, names)

@@ -21,7 +21,7 @@ from . import logs
 from ._process import end_own_tree
 from .config import RedisConfig
 from .connection import check_connection
-from .errors import WorkerStoppedError
+from .errors import RushNetworkLostError, WorkerStoppedError
 from .plan import resolve_config
 from .registry import WorkerRegistry
 from .start_args import unpack
@@ -54,7 +54,7 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
                       remote, supervisor_pid)
 
 
-def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,
+def run_remote_worker(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
                       options: WorkerOptions, token: str) -> str | None:
     """What the engine runs for a remote worker: ``run_worker`` once per launch.
 
@@ -71,12 +71,15 @@ def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,
         logger.warning("worker %s: this launch was already used (an engine re-run?) or the "
                        "worker was killed; not starting", worker_id)
         return None
-    return run_worker(network_id, worker_id, config, options, remote=True)
+    return run_worker(network_id, worker_id, config, options, remote=True,
+                      incarnation=incarnation)
 
 
 def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
-               remote: bool = False, supervisor_pid: int | None = None) -> str:
-    """Run one worker with validated ``options``; returns its id."""
+               remote: bool = False, supervisor_pid: int | None = None,
+               incarnation: str | None = None) -> str:
+    """Run one worker with validated ``options``; returns its id. ``incarnation`` is the
+    token of this start of the id (the controller's, for workers it launched)."""
     _redirect(options.message_log, "message", worker_id, sys.stderr)
     _redirect(options.output_log, "output", worker_id, sys.stdout)
     if supervisor_pid is not None:
@@ -87,7 +90,8 @@ def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: Wo
         loop, kwargs = _prepare(network_id, worker_id, registry)
         worker = RushWorker(network_id, config=config, worker_id=worker_id,
                             heartbeat_period=options.heartbeat_period,
-                            heartbeat_expire=options.heartbeat_expire, remote=remote)
+                            heartbeat_expire=options.heartbeat_expire, remote=remote,
+                            incarnation=incarnation)
         try:
             with _logging_to_redis(registry, worker_id, options):
                 _run_loop(worker, loop, kwargs)
@@ -135,6 +139,9 @@ def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
         loop(worker, **kwargs)
     except WorkerStoppedError:
         logger.info("worker %s was stopped", worker.worker_id)
+    except RushNetworkLostError as e:
+        logger.error("worker %s stops: %s", worker.worker_id, e)
+        raise
     except (Exception, KeyboardInterrupt) as e:
         logger.error("worker %s: the loop raised %s: %s", worker.worker_id, type(e).__name__, e)
         worker.set_lost(f"{LOST_MESSAGE}: {type(e).__name__}: {e}")

@@ -12,6 +12,7 @@ import pytest
 import rush
 from conftest import run_together, rush_warnings, wait_until
 from rush import RedisServer, RushWorker, WorkerStoppedError
+from rush.errors import RushError, RushNetworkLostError
 from rush.registry import WorkerRegistry
 from rush.serialization import dumps
 from rush.states import TaskState, WorkerState
@@ -170,7 +171,7 @@ def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, ma
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     # had it not died, its step 2 is refused and changes nothing
     with pytest.raises(WorkerStoppedError):
-        store.claim_pending(victim.worker_id, ["xs"])
+        store.claim_pending(victim.worker_id, victim.incarnation, ["xs"])
     assert rsh.queued_tasks == keys[1:] and rsh.failed_tasks == [keys[0]]
     assert sorted(k for ks in rsh.tasks_with_state().values() for k in ks) == sorted(keys)
 
@@ -183,7 +184,7 @@ def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make
     assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
     # ... so the claim is refused and the task goes back to the head of the queue
     with pytest.raises(WorkerStoppedError):
-        store.claim_pending(victim.worker_id, ["xs"])
+        store.claim_pending(victim.worker_id, victim.incarnation, ["xs"])
     assert rsh.queued_tasks == keys
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     assert rsh.n_failed_tasks == rsh.n_running_tasks == 0
@@ -211,14 +212,14 @@ def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, s
     alive = make_worker()
     assert store.pop_to_pending(alive.worker_id, 1) == keys[1]
     rsh.detect_lost_workers()
-    assert store.claim_pending(alive.worker_id, ["xs"]).key == keys[1]
+    assert store.claim_pending(alive.worker_id, alive.incarnation, ["xs"]).key == keys[1]
 
 
 def test_claim_with_an_empty_pending_list(rsh, store, worker):
-    assert store.claim_pending(worker.worker_id, ["xs"]).key is None
+    assert store.claim_pending(worker.worker_id, worker.incarnation, ["xs"]).key is None
     key = rsh.push_tasks([{"x": 1}])[0]
     assert store.pop_to_pending(worker.worker_id, 1) == key
-    got = store.claim_pending(worker.worker_id, ["xs"])
+    got = store.claim_pending(worker.worker_id, worker.incarnation, ["xs"])
     assert got.key == key and got.values == [dumps({"x": 1})] and got.terminate is False
     assert rsh.running_tasks == [key]
 
@@ -298,16 +299,16 @@ def test_task_writes_bring_back_the_terminate_flag(rsh, store, worker):
     keys = ["k-a", "k-b"]
     row = [dumps({"x": 1}), "", worker.worker_id]
     reply = store.create(TaskState.RUNNING, keys, ("xs", "xs_extra", "worker_id"), [row, row],
-                         worker.worker_id)
+                         worker.worker_id, worker.incarnation)
     assert reply.terminate is False
     rsh.stop_workers("terminate", worker.worker_id)
     reply = store.move(TaskState.FINISHED, ["k-a", "k-unknown"], ("ys",), [[dumps({"y": 1})]] * 2,
-                       worker.worker_id)
+                       worker.worker_id, worker.incarnation)
     assert reply.skipped == ["k-unknown"] and reply.terminate is True
     rsh.push_tasks([{"x": 3}])
-    claim = store.pop(worker.worker_id, ["xs"])
+    claim = store.pop(worker.worker_id, worker.incarnation, ["xs"])
     assert claim.terminate is True and claim.values == [dumps({"x": 3})]
-    assert store.pop(worker.worker_id, ["xs"]) == (None, [], True)
+    assert store.pop(worker.worker_id, worker.incarnation, ["xs"]) == (None, [], True)
 
 
 def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
@@ -339,34 +340,104 @@ def test_a_launch_token_is_consumed_once(registry):
 
 
 def test_heartbeat_and_kill_channel(registry):
-    registry.register("w1", 123, "host", heartbeat_expire=30, remote=True)
-    registry.register("w2", 124, "host", heartbeat_expire=None, remote=False)
+    registry.register("w1", "inc-1", 123, "host", heartbeat_expire=30, remote=True)
+    registry.register("w2", "inc-2", 124, "host", heartbeat_expire=None, remote=False)
     assert registry.heartbeats_alive(["w1", "w2"]) == [True, False]
-    registry.beat("w2", 124, expire=0.05)
+    assert registry.heartbeat("beat", "w2", "inc-2", expire=0.05) == "ok"
     assert registry.heartbeats_alive(["w2"]) == [True]
     wait_until(lambda: registry.heartbeats_alive(["w2"]) == [False], 5, message="the expiry")
-    registry.forget_heartbeat("w1")
+    assert registry.heartbeat("forget", "w1", "inc-1") == "ok"
     assert registry.heartbeats_alive(["w1"]) == [False]
-    assert registry.wait_for_kill("w1", 0.01) is False
+    assert registry.wait_for_kill("w1", 0.01) is None
     registry.send_kill(["w1"])
-    assert registry.wait_for_kill("w1", 1) is True
+    assert registry.wait_for_kill("w1", 1) == "inc-1"  # the signal names the incarnation
 
 
-def test_states_change_only_from_running(rsh, registry, store):
-    registry.register("w1", 1, "host", heartbeat_expire=None, remote=False)
-    assert store.stop_worker("w1", WorkerState.LOST, dumps({"message": "lost"})) == []
-    assert registry.set_terminated("w1") is False  # a lost worker stays lost
-    registry.register("w2", 2, "host", heartbeat_expire=None, remote=False)
-    assert registry.set_terminated("w2") is True
-    assert registry.set_terminated("w2") is False
-    assert registry.states() == {"w1": "lost", "w2": "terminated"}
-    # a record made for a worker killed before it registered keeps what is there
-    registry.mark_unregistered("w2", WorkerState.KILLED, 99, "elsewhere", remote=True)
-    registry.mark_unregistered("w3", WorkerState.KILLED, 3, "host", remote=False)
-    info = {r["worker_id"]: r for r in registry.info()}
-    assert (info["w2"]["state"], info["w2"]["pid"]) == ("terminated", 2)
-    assert (info["w3"]["state"], info["w3"]["pid"], info["w3"]["heartbeat"]) == ("killed", 3, False)
-    assert rsh.worker_ids == ["w1", "w2", "w3"]
+def test_an_old_incarnation_cannot_touch_the_new_one(rsh, registry, store):
+    registry.register("w1", "old", 1, "host", heartbeat_expire=30, remote=False)
+    store.create(TaskState.RUNNING, ["k-old"], ("xs",), [[dumps({"x": 1})]], "w1", "old")
+    # found lost and started again under the same id: a new incarnation runs from now on
+    assert store.stop_worker("w1", WorkerState.LOST, dumps({"message": "lost"})) == ["k-old"]
+    registry.set_running({"w1": "new"})
+    registry.register("w1", "new", 2, "host", heartbeat_expire=30, remote=False)
+    # the old one's heartbeat can neither refresh nor delete the new one's key ...
+    assert registry.heartbeat("beat", "w1", "old", expire=0.05) == "stale"
+    assert registry.heartbeat("forget", "w1", "old") == "stale"
+    assert registry.heartbeats_alive(["w1"]) == [True]
+    assert store.client.pttl(rsh.keys.heartbeat("w1")) > 1000
+    # ... nor write, nor change the new one's state
+    with pytest.raises(WorkerStoppedError):
+        store.create(TaskState.RUNNING, ["k-late"], ("xs",), [[dumps({"x": 2})]], "w1", "old")
+    with pytest.raises(WorkerStoppedError):
+        store.pop("w1", "old", ["xs"])
+    assert registry.set_terminated("w1", "old") is False
+    assert store.stop_worker("w1", WorkerState.LOST, dumps({}), incarnation="old") is None
+    assert registry.states() == {"w1": "running"}
+    store.create(TaskState.RUNNING, ["k-new"], ("xs",), [[dumps({"x": 3})]], "w1", "new")
+    assert rsh.running_tasks == ["k-new"] and rsh.n_tasks == 2
+
+
+def test_a_running_or_killed_id_cannot_register_again(registry, store):
+    registry.register("w1", "one", 1, "host", heartbeat_expire=None, remote=False)
+    with pytest.raises(RushError, match="already running"):
+        registry.register("w1", "two", 2, "host", heartbeat_expire=None, remote=False)
+    registry.register("w1", "one", 1, "host", heartbeat_expire=None, remote=False)  # itself
+    assert store.stop_worker("w1", WorkerState.KILLED, dumps(KILLED)) == []
+    with pytest.raises(RushError, match="was killed"):
+        registry.register("w1", "three", 3, "host", heartbeat_expire=None, remote=False)
+    assert registry.states() == {"w1": "killed"}
+    registry.set_running({"w1": "four"})  # what restart_workers does first
+    registry.register("w1", "four", 4, "host", heartbeat_expire=None, remote=False)
+    assert registry.states() == {"w1": "running"}
+
+
+def test_a_resent_step_gets_its_first_reply(rsh, store, worker):
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
+    wid, inc = worker.worker_id, worker.incarnation
+    first = store.pop(wid, inc, ["xs"], step="s1")
+    again = store.pop(wid, inc, ["xs"], step="s1")  # the reply was lost: sent again
+    assert first == again and first.key == keys[0]
+    assert rsh.queued_tasks == keys[1:] and rsh.running_tasks == [keys[0]]
+    done = store.move(TaskState.FINISHED, [keys[0]], ("ys",), [[dumps({"y": 1})]], wid, inc, "s2")
+    assert store.move(TaskState.FINISHED, [keys[0]], ("ys",), [[dumps({"y": 1})]], wid, inc,
+                      "s2") == done == ([], False)  # not "discarded" the second time
+    assert rsh.finished_tasks == [keys[0]]
+    assert store.pop(wid, inc, ["xs"], step="s3").key == keys[1]
+
+
+def test_a_resent_blocking_pop_strands_nothing(rsh, store, worker):
+    keys = rsh.push_tasks([{"x": 1}, {"x": 2}, {"x": 3}])
+    wid, inc = worker.worker_id, worker.incarnation
+    # a BLMOVE whose reply was lost, sent again: two keys in the pending list
+    assert store.pop_to_pending(wid, 1) == keys[0]
+    assert store.pop_to_pending(wid, 1) == keys[1]
+    assert store.claim_pending(wid, inc, ["xs"], "s1").key == keys[0]
+    # the next pop takes the pending one before the queue
+    assert store.pop(wid, inc, ["xs"], "s2").key == keys[1]
+    assert store.pop(wid, inc, ["xs"], "s3").key == keys[2]
+    assert rsh.running_tasks and set(rsh.running_tasks) == set(keys)
+
+
+def test_a_network_whose_data_vanished_is_noticed(rsh, store, worker):
+    keys = worker.push_running_tasks([{"x": 1}])
+    worker.finish_tasks(keys, [{"y": 1}])
+    assert len(rsh.fetch_finished_tasks()) == 1
+    for key in rsh.keys.fixed_keys():  # what a FLUSHALL does to this network
+        store.client.delete(key)
+    left = sorted(store.client.keys(rsh.keys.pattern()))
+    with pytest.raises(RushNetworkLostError) as lost:
+        rsh.n_finished_tasks
+    assert "gone from Redis" in str(lost.value) and "1 cached result" in str(lost.value)
+    assert len(lost.value.finished_tasks) == 1 and lost.value.finished_tasks["y"].tolist() == [1]
+    with pytest.raises(RushNetworkLostError):
+        rsh.fetch_finished_tasks()
+    with pytest.raises(RushNetworkLostError):
+        rsh.push_tasks([{"x": 2}])  # a controller's write would make a half network
+    with pytest.raises(RushNetworkLostError):
+        worker.push_running_tasks([{"x": 3}])  # a worker stops with a clear message
+    assert sorted(store.client.keys(rsh.keys.pattern())) == left  # nothing was written
+    rsh.reset()  # starts the network afresh
+    assert rsh.push_tasks([{"x": 4}]) and rsh.n_tasks == 1
 
 
 def test_start_args_are_a_workers_own_else_the_latest(registry):

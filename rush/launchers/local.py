@@ -36,11 +36,12 @@ def stderr_path(worker_id: str, options: WorkerOptions, log_dir: Path) -> Path:
     return Path(options.message_log or log_dir) / f"message_{worker_id}.log"
 
 
-def start_process(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
-                  supervise: bool, log_dir: Path) -> subprocess.Popen:
-    """Start one local worker process."""
+def start_process(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
+                  options: WorkerOptions, supervise: bool, log_dir: Path) -> subprocess.Popen:
+    """Start one local worker process (``incarnation``: the token of this start)."""
     command = [sys.executable, "-m", "rush", "worker", "--network-id", network_id,
-               "--worker-id", worker_id, *options.to_cli(include_logs=False)]
+               "--worker-id", worker_id, "--incarnation", incarnation,
+               *options.to_cli(include_logs=False)]
     if supervise:
         command += ["--supervisor-pid", str(os.getpid())]
     out_path = Path(options.output_log) / f"output_{worker_id}.log" if options.output_log else None

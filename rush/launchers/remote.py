@@ -57,9 +57,10 @@ def slots(executor: Any) -> int | None:
     return n if isinstance(n, int) else None
 
 
-def submit(executor: Any, network_id: str, worker_id: str, config: RedisConfig,
-           options: WorkerOptions, token: str) -> Any:
-    """Submit one worker to the engine; returns its future."""
+def submit(executor: Any, network_id: str, worker_id: str, incarnation: str,
+           config: RedisConfig, options: WorkerOptions, token: str) -> Any:
+    """Submit one worker to the engine (``token``: its one-time launch token); returns its
+    future."""
     # The one import inside a function that closes a circle (worker_process -> worker ->
     # controller -> pool -> here): the engine must be handed the worker's entry point,
     # which runs a RushWorker, which is a Rush, which starts workers through this module.
@@ -68,5 +69,5 @@ def submit(executor: Any, network_id: str, worker_id: str, config: RedisConfig,
     kwargs: dict[str, Any] = {}
     if type(executor).__module__.startswith("distributed"):
         kwargs = {"pure": False, "key": f"rush-worker-{worker_id}-{token[:8]}"}
-    return executor.submit(run_remote_worker, network_id, worker_id, config, options, token,
-                           **kwargs)
+    return executor.submit(run_remote_worker, network_id, worker_id, incarnation, config,
+                           options, token, **kwargs)

@@ -6,16 +6,65 @@
 --   the prefixes that rush/keys.py makes, passed in ARGV (all under the network's hash
 --   tag, so in one Cluster slot);
 -- * state names come from Python in ARGV, never written here;
--- * a script that writes for a worker first checks that the worker is running, and
---   replies {terminate flag, payload}: the flag (1 when the worker was told to terminate)
---   rides along so a worker's loop needs no extra round trip to read it.
-
-local function worker_in(states, worker_id, state)
-  return redis.call("HGET", states, worker_id) == state
-end
+-- * a writer is identified by its WRITER block, five ARGV values in this order: worker
+--   id ("" for a controller), incarnation (the token of this start of the worker id),
+--   the worker state "running", the network's epoch as the writer knows it, and a step
+--   id ("" for none). A worker may write only while its id is running in its own
+--   incarnation; a controller only while the network is the one it joined (same epoch);
+-- * a worker's write is a step: its reply is recorded under the worker's step key, and
+--   the same step sent again (a client retry after a lost reply) gets that reply back
+--   instead of running twice;
+-- * a script that writes for a worker replies {terminate flag, payload}: the flag (1 when
+--   the worker was told to terminate) rides along so a worker's loop needs no extra round
+--   trip to read it.
 
 local function worker_stopped()
   return redis.error_reply("WORKER_STOPPED")
+end
+
+local function network_lost()
+  return redis.error_reply("NETWORK_LOST")
+end
+
+-- nil when the writer may write, else the error reply that says why not.
+-- w: {worker_id, incarnation, running, epoch}; keys: worker states, incarnations, epoch.
+local function refusal(states, incarnations, epoch_key, w)
+  if w[1] ~= "" and redis.call("HGET", states, w[1]) == w[3]
+      and redis.call("HGET", incarnations, w[1]) == w[2] then
+    return nil
+  end
+  if redis.call("GET", epoch_key) ~= w[4] then
+    return network_lost()
+  end
+  if w[1] == "" then
+    return nil
+  end
+  return worker_stopped()
+end
+
+-- The WRITER block starting at ARGV[at], as {worker_id, incarnation, running, epoch, step}.
+local function writer(at)
+  return {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]}
+end
+
+-- The reply recorded for this step of the writer, if it already ran.
+local function replayed(step_key, w)
+  if w[5] == "" then
+    return nil
+  end
+  local record = redis.call("HMGET", step_key, "id", "reply")
+  if record[1] == w[5] then
+    return cmsgpack.unpack(record[2])
+  end
+  return nil
+end
+
+-- Record the reply of this step of the writer; returns the reply.
+local function recorded(step_key, w, reply)
+  if w[5] ~= "" then
+    redis.call("HSET", step_key, "id", w[5], "reply", cmsgpack.pack(reply))
+  end
+  return reply
 end
 
 local function terminate_flag(terminate_set, worker_id)

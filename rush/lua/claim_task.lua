@@ -1,43 +1,55 @@
--- claim_task: mark the next task of a source list running for a worker, in one step.
--- The source is the queue (pop_task's fast path) or the worker's pending list (second
--- step of a blocking pop: BLMOVE moved a key from the queue there). If the worker was
--- stopped meanwhile (its kill sweep ran before the BLMOVE landed), a pending key goes back
--- to the head of the queue: it never started, and no task is lost.
+-- claim_task: mark the next task running for a worker, in one step. It takes the task
+-- from the worker's pending list if one is there, else from the queue (pop_task's fast
+-- path). A key reaches the pending list by BLMOVE, the first step of a blocking pop; a
+-- BLMOVE sent again after a lost reply may have moved a second key there, which the next
+-- claim takes, so no task is stranded. If the worker was stopped meanwhile, its pending
+-- keys go back to the head of the queue: they never started, and no task is lost.
 --
--- KEYS[1]    source: queued or the worker's pending list   (list)
--- KEYS[2]    running                       (set)
--- KEYS[3]    worker states                 (hash worker_id -> state)
--- KEYS[4]    queued                        (list)
--- KEYS[5]    workers told to terminate     (set)
--- KEYS[6]    the worker's running set      (set)
--- ARGV[1]    worker id
--- ARGV[2]    the worker state "running"
--- ARGV[3]    task hash prefix
--- ARGV[4..]  fields to return
--- Returns {terminate, {key, values...}}, {terminate, {}} when the source is empty, or
--- WORKER_STOPPED.
+-- KEYS[1]    the worker's pending list     (list)
+-- KEYS[2]    queued                        (list)
+-- KEYS[3]    running                       (set)
+-- KEYS[4]    worker states                 (hash worker_id -> state)
+-- KEYS[5]    worker incarnations           (hash worker_id -> token)
+-- KEYS[6]    the network's epoch           (string)
+-- KEYS[7]    workers told to terminate     (set)
+-- KEYS[8]    the worker's running set      (set)
+-- KEYS[9]    the worker's step record      (hash)
+-- ARGV[1..5] WRITER (see _lib)
+-- ARGV[6]    task hash prefix
+-- ARGV[7]    "1": take from the pending list only (the blocking pop's second step)
+-- ARGV[8..]  fields to return
+-- Returns {terminate, {key, values...}}, {terminate, {}} when there is no task, or
+-- WORKER_STOPPED / NETWORK_LOST.
 
-local worker_id = ARGV[1]
-if not worker_in(KEYS[3], worker_id, ARGV[2]) then
-  if KEYS[1] ~= KEYS[4] then
-    local key = redis.call("LPOP", KEYS[1])
-    if key then
-      redis.call("LPUSH", KEYS[4], key)
+local w = writer(1)
+local again = replayed(KEYS[9], w)
+if again then
+  return again
+end
+local refused = refusal(KEYS[4], KEYS[5], KEYS[6], w)
+if refused then
+  if refused.err == "WORKER_STOPPED" then
+    local pending = redis.call("LRANGE", KEYS[1], 0, -1)
+    for i = #pending, 1, -1 do
+      redis.call("LPUSH", KEYS[2], pending[i])
     end
+    redis.call("DEL", KEYS[1])
   end
-  return worker_stopped()
+  return refused
 end
-local terminate = terminate_flag(KEYS[5], worker_id)
 local key = redis.call("LPOP", KEYS[1])
-if not key then
-  return {terminate, {}}
+if not key and ARGV[7] ~= "1" then
+  key = redis.call("LPOP", KEYS[2])
 end
-local hash = ARGV[3] .. key
-redis.call("SADD", KEYS[2], key)
-redis.call("SADD", KEYS[6], key)
-redis.call("HSET", hash, "worker_id", worker_id)
+if not key then
+  return recorded(KEYS[9], w, {terminate_flag(KEYS[7], w[1]), {}})
+end
+local hash = ARGV[6] .. key
+redis.call("SADD", KEYS[3], key)
+redis.call("SADD", KEYS[8], key)
+redis.call("HSET", hash, "worker_id", w[1])
 local task = {key}
-for i = 4, #ARGV do
+for i = 8, #ARGV do
   task[#task + 1] = redis.call("HGET", hash, ARGV[i])
 end
-return {terminate, task}
+return recorded(KEYS[9], w, {terminate_flag(KEYS[7], w[1]), task})

@@ -5,40 +5,51 @@
 -- KEYS[1]    all tasks, creation order     (list)
 -- KEYS[2]    target collection             (list: queued, finished | set: running, failed)
 -- KEYS[3]    worker states                 (hash worker_id -> state)
--- KEYS[4]    workers told to terminate     (set)
--- KEYS[5]    the writing worker's running set (set; unused for a controller)
--- ARGV[1]    worker id that writes, or "" (a controller)
--- ARGV[2]    the worker state "running"
--- ARGV[3]    target kind: "list", "set", or "running" (a set, and the worker's running set)
--- ARGV[4]    pub/sub channel to notify, or "" for none
--- ARGV[5]    task hash prefix
--- ARGV[6]    F, the number of fields
--- ARGV[7 .. 6+F]   field names
+-- KEYS[4]    worker incarnations           (hash worker_id -> token)
+-- KEYS[5]    the network's epoch           (string)
+-- KEYS[6]    workers told to terminate     (set)
+-- KEYS[7]    the writing worker's running set (set; unused for a controller)
+-- KEYS[8]    the writing worker's step record (hash; unused without a step id)
+-- ARGV[1..5] WRITER (see _lib)
+-- ARGV[6]    target kind: "list", "set", or "running" (a set, and the worker's running
+--            set; the task's worker_id field is set to the writing worker)
+-- ARGV[7]    pub/sub channel to notify, or "" for none
+-- ARGV[8]    task hash prefix
+-- ARGV[9]    F, the number of fields
+-- ARGV[10 .. 9+F]  field names
 -- then per task: its public key and F values ("" = field absent)
--- Returns {terminate, keys that already existed (not written)}, or WORKER_STOPPED.
+-- Returns {terminate, keys that already existed (not written)}, or WORKER_STOPPED /
+-- NETWORK_LOST.
 
-local worker_id, kind = ARGV[1], ARGV[3]
-if worker_id ~= "" and not worker_in(KEYS[3], worker_id, ARGV[2]) then
-  return worker_stopped()
+local w = writer(1)
+local again = replayed(KEYS[8], w)
+if again then
+  return again
 end
-local nf = tonumber(ARGV[6])
+local refused = refusal(KEYS[3], KEYS[4], KEYS[5], w)
+if refused then
+  return refused
+end
+local kind = ARGV[6]
+local nf = tonumber(ARGV[9])
 local existing, created = {}, 0
-for at = 7 + nf, #ARGV, nf + 1 do
+for at = 10 + nf, #ARGV, nf + 1 do
   local key = ARGV[at]
-  local hash = ARGV[5] .. key
+  local hash = ARGV[8] .. key
   if redis.call("EXISTS", hash) == 0 then
-    write_row(hash, 6, nf, at)
+    write_row(hash, 9, nf, at)
     redis.call("RPUSH", KEYS[1], key)
     add_to(kind, KEYS[2], key)
     if kind == "running" then
-      redis.call("SADD", KEYS[5], key)
+      redis.call("SADD", KEYS[7], key)
+      redis.call("HSET", hash, "worker_id", w[1])
     end
     created = created + 1
   else
     existing[#existing + 1] = key
   end
 end
-if ARGV[4] ~= "" and created > 0 then
-  redis.call("PUBLISH", ARGV[4], "tasks")
+if ARGV[7] ~= "" and created > 0 then
+  redis.call("PUBLISH", ARGV[7], "tasks")
 end
-return {terminate_flag(KEYS[4], worker_id), existing}
+return recorded(KEYS[8], w, {terminate_flag(KEYS[6], w[1]), existing})

@@ -6,34 +6,37 @@
 -- it is running and its hash names this worker.
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
--- KEYS[2]    running                       (set)
--- KEYS[3]    failed                        (set)
--- KEYS[4]    the worker's pending list     (list)
--- KEYS[5]    the worker's running set      (set)
+-- KEYS[2]    worker incarnations           (hash worker_id -> token)
+-- KEYS[3]    running                       (set)
+-- KEYS[4]    failed                        (set)
+-- KEYS[5]    the worker's pending list     (list)
+-- KEYS[6]    the worker's running set      (set)
 -- ARGV[1]    worker id
--- ARGV[2]    the worker state "running"
--- ARGV[3]    new state: "killed" or "lost"
--- ARGV[4]    pickled condition stored in each failed task
--- ARGV[5]    task hash prefix
--- ARGV[6]    pub/sub channel to notify
--- Returns the failed keys, or nil when the worker was not running.
+-- ARGV[2]    incarnation to stop, or "" for whichever runs (a controller's kill or sweep)
+-- ARGV[3]    the worker state "running"
+-- ARGV[4]    new state: "killed" or "lost"
+-- ARGV[5]    pickled condition stored in each failed task
+-- ARGV[6]    task hash prefix
+-- ARGV[7]    pub/sub channel to notify
+-- Returns the failed keys, or nil when the worker (in that incarnation) was not running.
 
-local worker_id, task_prefix = ARGV[1], ARGV[5]
-if not worker_in(KEYS[1], worker_id, ARGV[2]) then
+local worker_id, task_prefix = ARGV[1], ARGV[6]
+if redis.call("HGET", KEYS[1], worker_id) ~= ARGV[3]
+    or (ARGV[2] ~= "" and redis.call("HGET", KEYS[2], worker_id) ~= ARGV[2]) then
   return nil
 end
-redis.call("HSET", KEYS[1], worker_id, ARGV[3])
+redis.call("HSET", KEYS[1], worker_id, ARGV[4])
 local failed = {}
-for _, key in ipairs(redis.call("SMEMBERS", KEYS[5])) do
+for _, key in ipairs(redis.call("SMEMBERS", KEYS[6])) do
   if redis.call("HGET", task_prefix .. key, "worker_id") == worker_id
-      and redis.call("SREM", KEYS[2], key) == 1 then
+      and redis.call("SREM", KEYS[3], key) == 1 then
     failed[#failed + 1] = key
   end
 end
-for _, key in ipairs(redis.call("LRANGE", KEYS[4], 0, -1)) do
+for _, key in ipairs(redis.call("LRANGE", KEYS[5], 0, -1)) do
   failed[#failed + 1] = key
 end
-fail_keys(KEYS[3], task_prefix, failed, ARGV[4], worker_id)
-redis.call("DEL", KEYS[4], KEYS[5])
-redis.call("PUBLISH", ARGV[6], "workers")
+fail_keys(KEYS[4], task_prefix, failed, ARGV[5], worker_id)
+redis.call("DEL", KEYS[5], KEYS[6])
+redis.call("PUBLISH", ARGV[7], "workers")
 return failed

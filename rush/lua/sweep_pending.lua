@@ -6,13 +6,18 @@
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
 -- KEYS[2]    failed                        (set)
+-- KEYS[3]    the network's epoch           (string)
 -- ARGV[1]    the worker state "running"
 -- ARGV[2]    pending list prefix (the list is prefix .. worker_id)
 -- ARGV[3]    pickled condition stored in each failed task
 -- ARGV[4]    task hash prefix
 -- ARGV[5]    pub/sub channel to notify
--- Returns the failed keys.
+-- ARGV[6]    the epoch the controller knows
+-- Returns the failed keys, or NETWORK_LOST.
 
+if redis.call("GET", KEYS[3]) ~= ARGV[6] then
+  return network_lost()
+end
 local all = {}
 local states = redis.call("HGETALL", KEYS[1])
 for i = 1, #states, 2 do

@@ -1,0 +1,27 @@
+-- heartbeat: what a worker's heartbeat process does to Redis, checked against its
+-- incarnation so that an old heartbeat (of a worker found lost and started again under
+-- the same id) can neither refresh nor delete the key of the new one.
+--
+-- KEYS[1]    worker incarnations           (hash worker_id -> token)
+-- KEYS[2]    the network's epoch           (string)
+-- KEYS[3]    the worker's heartbeat key    (string; holds the incarnation)
+-- ARGV[1]    "beat" (refresh the key) or "forget" (delete it: the worker is gone)
+-- ARGV[2]    worker id
+-- ARGV[3]    incarnation of this heartbeat
+-- ARGV[4]    the network's epoch as the heartbeat knows it
+-- ARGV[5]    expiry in ms ("beat")
+-- Returns "ok"; "stale" when another incarnation runs now; "gone" when the network
+-- vanished (a restart without persistence, a flush, a reset).
+
+if redis.call("GET", KEYS[2]) ~= ARGV[4] then
+  return "gone"
+end
+if redis.call("HGET", KEYS[1], ARGV[2]) ~= ARGV[3] then
+  return "stale"
+end
+if ARGV[1] == "beat" then
+  redis.call("SET", KEYS[3], ARGV[3], "PX", ARGV[5])
+elseif redis.call("GET", KEYS[3]) == ARGV[3] then
+  redis.call("DEL", KEYS[3])
+end
+return "ok"
