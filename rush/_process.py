@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Collection
 
 _PR_SET_PDEATHSIG = 1
 
@@ -58,6 +59,13 @@ def kill_tree(pid: int) -> None:
     for child in below:
         _signal(child, signal.SIGKILL)
     _signal(pid, signal.SIGKILL)
+
+
+def kill_descendants(spare: Collection[int | None] = ()) -> None:
+    """SIGKILL every process below this one but those in ``spare``."""
+    for child in descendants(os.getpid()):
+        if child not in spare:
+            _signal(child, signal.SIGKILL)
 
 
 def end_own_tree() -> None:

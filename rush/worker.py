@@ -87,6 +87,11 @@ class RushWorker(Rush):
         step is answered from Redis's record instead of running twice)."""
         return self._worker_id, self._incarnation, f"{self._incarnation}.{next(self._steps)}"
 
+    @property
+    def heartbeat_pid(self) -> int | None:
+        """The pid of this worker's heartbeat process, if one runs."""
+        return None if self._heartbeat is None else self._heartbeat.pid
+
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:
             reap(self._heartbeat)
@@ -129,9 +134,10 @@ class RushWorker(Rush):
         flag, state = self._registry.terminate_state(self._worker_id)
         return flag or state != WorkerState.RUNNING.value
 
-    def set_terminated(self) -> None:
-        """Record that this worker left its loop normally (a killed or lost worker stays so)."""
-        self._registry.set_terminated(self._worker_id, self._incarnation)
+    def set_terminated(self) -> bool:
+        """Record that this worker left its loop normally; False when it was stopped
+        before (a killed or lost worker stays so)."""
+        return self._registry.set_terminated(self._worker_id, self._incarnation)
 
     def set_lost(self, message: str) -> None:
         """Record that this worker's loop crashed: it becomes ``"lost"`` and its running

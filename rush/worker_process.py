@@ -13,12 +13,13 @@ import functools
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
 from typing import Any, Iterator
 
 from . import logs
-from ._process import end_own_tree
+from ._process import end_own_tree, kill_descendants
 from .config import RedisConfig
 from .connection import check_connection
 from .errors import RushNetworkLostError, WorkerStoppedError
@@ -139,6 +140,8 @@ def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
         loop(worker, **kwargs)
     except WorkerStoppedError:
         logger.info("worker %s was stopped", worker.worker_id)
+        _end_what_the_loop_started(worker)
+        return
     except RushNetworkLostError as e:
         logger.error("worker %s stops: %s", worker.worker_id, e)
         raise
@@ -146,7 +149,14 @@ def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
         logger.error("worker %s: the loop raised %s: %s", worker.worker_id, type(e).__name__, e)
         worker.set_lost(f"{LOST_MESSAGE}: {type(e).__name__}: {e}")
         raise
-    worker.set_terminated()
+    if not worker.set_terminated():  # it saw terminated because it was killed, or lost
+        _end_what_the_loop_started(worker)
+
+
+def _end_what_the_loop_started(worker: RushWorker) -> None:
+    """A stopped worker takes down the processes its loop started (as a kill through its
+    handle or its heartbeat would, had it come first)."""
+    kill_descendants(spare={worker.heartbeat_pid})
 
 
 def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> None:
@@ -161,8 +171,11 @@ def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> N
 
 
 def _watch_supervisor(pid: int) -> None:
-    """End this process when the controller that supervises it is gone (a backup for the
-    parent-death signal, which Linux sends when the *thread* that started us ends)."""
+    """End this process, with whatever its loop started, when the controller that
+    supervises it is gone: on the parent-death signal (SIGTERM), and from a thread that
+    checks the parent (the signal follows the *thread* that started us, and a handler
+    waits for the main thread, which a long computation may hold)."""
+    signal.signal(signal.SIGTERM, lambda *_: end_own_tree())
 
     def watch() -> None:
         while True:

@@ -171,3 +171,35 @@ def wl_log_then_block(rush, release: str) -> None:
 def wl_report_config(rush) -> None:
     """Reports the ``retry_seconds`` of the config this worker connected with."""
     rush.push_finished_tasks(xss=[{"x1": 0.0}], yss=[{"retry_seconds": rush.config.retry_seconds}])
+
+
+def wl_spawn_child(rush, pid_dir: str) -> None:
+    """Start a ``sleep 300`` child (its pid in ``pid_dir/<worker_id>``), then idle."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    (Path(pid_dir) / rush.worker_id).write_text(str(child.pid))
+    wl_sleep_until_terminated(rush)
+
+
+def wl_queue(rush) -> None:
+    """The centralized pattern: pop tasks, square x, until the controller terminates."""
+    while not rush.terminated:
+        task = rush.pop_task(timeout=0.2)
+        if task is not None:
+            rush.finish_tasks(task["key"], [{"y": task["xs"]["x"] ** 2}])
+
+
+def wl_count_up(rush, n: int) -> None:
+    """The decentralized pattern: create and finish tasks until the network has ``n``."""
+    i = 0
+    while rush.n_finished_tasks < n:
+        keys = rush.push_running_tasks([{"x": i}])
+        rush.finish_tasks(keys, [{"y": i * i}])
+        i += 1
+
+
+def wl_slow_exit_on_sigterm(rush, pause: float = 0.05) -> None:
+    """Random search that, told to stop with SIGTERM, takes its time to leave."""
+    signal.signal(signal.SIGTERM, lambda *_: time.sleep(3))
+    wl_random_search_terminate(rush, pause=pause)

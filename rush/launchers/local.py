@@ -55,7 +55,8 @@ def start_process(network_id: str, worker_id: str, incarnation: str, config: Red
             command, env=_worker_env(config), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             # its own process group, so a kill takes down whatever the loop started too
             close_fds=True, start_new_session=True,
-            preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if death_signal else None)
+            # SIGTERM: the worker's handler takes down what its loop started, then itself
+            preexec_fn=(lambda: die_with_parent(signal.SIGTERM)) if death_signal else None)
 
 
 def tail(path: Path, lines: int = _TAIL_LINES) -> str:
