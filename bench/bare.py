@@ -40,6 +40,8 @@ class Bare:
         self.terminate = k.terminate
         self.prefix = k.task_prefix
         self.own_running = k.worker_running(worker_id)
+        self.own_queue, self.priority = k.own_queue(worker_id), k.priority
+        self.deadlines, self.idle = k.deadlines(worker_id), k.terminate_on_idle
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
         self.claim_sha = client.script_load(lua_source("claim_task"))
@@ -101,12 +103,18 @@ class Bare:
         queued, running, finished = self.queued, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
         terminate, own = self.terminate, self.own_running
+        own_queue, priority, deadlines, idle = self.own_queue, self.priority, self.deadlines, self.idle
         loads = pickle.loads
         for _ in range(n):
-            _, got = evalsha(claim, 6, queued, running, states, queued, terminate, own,
-                             wid, "running", prefix, "xs")
+            # rush's pop also asks for the task's seed (returned when the task has one)
+            reply = evalsha(claim, 10, queued, running, states, queued, terminate, own,
+                            own_queue, priority, deadlines, idle,
+                            wid, "running", prefix, "xs", "seed")
+            got = reply[1]
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
+            if got[2] is not None:
+                task["seed"] = loads(got[2])
             evalsha(move, 5, running, finished, states, terminate, own,
                     wid, "running", "list", events, prefix, 2, "ys", "ys_extra",
                     task["key"], pickle.dumps(ys, PROTOCOL), "")

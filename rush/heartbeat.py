@@ -5,6 +5,10 @@ worker's kill channel between refreshes, SIGKILLs the worker when a kill signal 
 and exits when the worker dies (parent-death signal plus a check of its parent pid), so
 a dead worker's key expires and the controller finds it lost.
 
+It also enforces task timeouts with no controller: it wakes at the earliest deadline of
+the worker's running tasks (at the latest one period after the task started), marks the
+worker lost in the step that fails (or requeues) the task, and SIGKILLs the worker.
+
 Where Redis is comes in the environment (``config_environment``), never on the command
 line.
 """
@@ -20,7 +24,11 @@ from typing import Sequence
 
 from ._process import die_with_parent
 from .config import RedisConfig, config_environment, config_from_environment
+from .connection import connect
+from .keys import NetworkKeys
 from .registry import WorkerRegistry
+from .scripts import Scripts
+from .store import TaskStore
 from .waiting import block_slices
 
 
@@ -39,18 +47,34 @@ def start_heartbeat(network_id: str, worker_id: str, config: RedisConfig, period
         close_fds=True)
 
 
-def run(registry: WorkerRegistry, worker_id: str, worker_pid: int, period: float,
-        expire: float) -> int:
+def run(registry: WorkerRegistry, store: TaskStore, worker_id: str, worker_pid: int,
+        period: float, expire: float) -> int:
     """The heartbeat loop; returns the exit code."""
     try:
         while os.getppid() == worker_pid:
             registry.beat(worker_id, worker_pid, expire)
-            if _wait_for_kill(registry, worker_id, period, worker_pid):
+            wait = period
+            due = store.next_deadline(worker_id)
+            if due is not None:
+                key, seconds = due
+                if seconds <= 0 and _time_out(store, worker_id, key):
+                    os.kill(worker_pid, signal.SIGKILL)
+                    return 0
+                if seconds > 0:  # else a stale entry, now dropped: look again next period
+                    wait = min(period, seconds)
+            if _wait_for_kill(registry, worker_id, wait, worker_pid):
                 os.kill(worker_pid, signal.SIGKILL)
                 return 0
         return 0
     finally:
         _forget(registry, worker_id)  # the worker is gone: let the controller see it at once
+
+
+def _time_out(store: TaskStore, worker_id: str, key: str) -> bool:
+    """Mark the worker lost if task ``key`` still runs on it past its deadline (the task
+    fails or is retried); True when it did."""
+    raw = store.read_hashes([key], ["timeout"])[0][0]
+    return raw is not None and store.stop_timed_out(worker_id, key, float(raw)) is not None
 
 
 def _wait_for_kill(registry: WorkerRegistry, worker_id: str, period: float,
@@ -80,11 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         print("rush.heartbeat: RUSH_REDIS_URL is not set", file=sys.stderr)
         return 2
-    registry = WorkerRegistry.connect(network_id, config)
+    client = connect(config)
+    keys, scripts = NetworkKeys(network_id), Scripts(client)
+    registry = WorkerRegistry(client, keys, scripts, config)
+    store = TaskStore(client, keys, scripts, config)
     try:
-        return run(registry, worker_id, int(pid), float(period), float(expire))
+        return run(registry, store, worker_id, int(pid), float(period), float(expire))
     finally:
-        registry.close()
+        client.close()
 
 
 if __name__ == "__main__":

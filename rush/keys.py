@@ -16,6 +16,13 @@ key                            type     holds
 ``P worker_running:<wid>``     set      keys of the tasks a worker took (may keep keys
                                         another writer moved on: check ``running``)
 ``P pending:<wid>``            list     a task between a worker's pop and its claim
+``P queue:<wid>``              list     a worker's own queue (priority tasks), served
+                                        before the shared queue
+``P priority``                 set      every task key waiting in a worker's own queue
+``P deadlines:<wid>``          zset     running tasks of a worker that have a timeout ->
+                                        deadline (Redis time, s); may keep entries of
+                                        tasks that moved on (check ``running``)
+``P terminate_on_idle``        string   set: workers leave once the queues are empty
 ``P worker_states``            hash     worker id -> state
 ``P worker:<wid>``             hash     a worker's registration (pid, hostname, ...)
 ``P terminate``                set      worker ids told to terminate
@@ -31,7 +38,10 @@ key                            type     holds
 
 Lua scripts get fixed keys through KEYS, and build the per-task and per-worker keys
 from the prefixes above (``task_prefix``, ``worker_prefix``, ``pending_prefix``,
-``worker_running_prefix``), passed in ARGV.
+``worker_running_prefix``, ``own_queue_prefix``, ``deadlines_prefix``), passed in ARGV.
+
+Task fields that scripts read are stored as text: ``worker_id``, and the numbers
+``timeout``, ``max_retries`` and ``attempts`` (see ``serialization.TEXT_FIELDS``).
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class NetworkKeys:
         "network_id", "prefix", "all_tasks", "queued", "running", "finished", "failed",
         "task_prefix", "worker_running_prefix", "pending_prefix", "worker_states",
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
+        "own_queue_prefix", "priority", "deadlines_prefix", "terminate_on_idle",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -67,6 +78,10 @@ class NetworkKeys:
         self.events = p + "events"
         self.start_args = p + "start_args"
         self.worker_start_args = p + "worker_start_args"
+        self.own_queue_prefix = p + "queue:"
+        self.priority = p + "priority"
+        self.deadlines_prefix = p + "deadlines:"
+        self.terminate_on_idle = p + "terminate_on_idle"
 
     def task(self, key: str) -> str:
         """Hash holding the fields of task ``key``."""
@@ -83,6 +98,14 @@ class NetworkKeys:
     def pending(self, worker_id: str) -> str:
         """List holding a task between a worker's pop and its claim."""
         return self.pending_prefix + worker_id
+
+    def own_queue(self, worker_id: str) -> str:
+        """A worker's own queue of priority tasks."""
+        return self.own_queue_prefix + worker_id
+
+    def deadlines(self, worker_id: str) -> str:
+        """Deadlines of the worker's running tasks that have a timeout."""
+        return self.deadlines_prefix + worker_id
 
     def heartbeat(self, worker_id: str) -> str:
         """Key kept alive (with an expiry) by the worker's heartbeat process."""
@@ -110,6 +133,7 @@ class NetworkKeys:
 
     def task_data_patterns(self) -> list[str]:
         """SCAN patterns of the per-task and per-worker task keys (task hashes, pending
-        lists, worker running sets)."""
+        lists, worker running sets, own queues, deadlines)."""
         return [_glob_escape(p) + "*" for p in
-                (self.task_prefix, self.pending_prefix, self.worker_running_prefix)]
+                (self.task_prefix, self.pending_prefix, self.worker_running_prefix,
+                 self.own_queue_prefix, self.deadlines_prefix)]

@@ -1,14 +1,18 @@
 """The worker registry: the one layer through which the worker records of a network are
 read and written: registrations, states, terminate flags, kill channels, heartbeats,
-launch tokens, start arguments and logs."""
+launch tokens, start arguments and logs; and the server settings a controller shows
+(INFO, the snapshot schedule)."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import Sequence
+from typing import Any, Sequence
+
+import redis
 
 from .connection import translate_errors
+from .errors import RushError
 from .layer import NetworkLayer, decode
 from .states import WorkerState
 
@@ -23,7 +27,8 @@ class WorkerRegistry(NetworkLayer):
     """Reads and writes the worker records of one network.
 
     Invariants: a worker's state changes only from ``running`` (first writer wins: a
-    worker ending normally cannot overwrite ``killed`` or ``lost``); a worker with a
+    worker ending normally cannot overwrite ``killed`` or ``lost``), and the step that
+    changes it empties the worker's own queue into the shared one; a worker with a
     heartbeat has its key set in the same step that registers it, so no sweep sees it
     without one; a launch token is consumed at most once.
     """
@@ -81,10 +86,13 @@ class WorkerRegistry(NetworkLayer):
         pipe.execute()
 
     def set_terminated(self, worker_id: str) -> bool:
-        """Running -> terminated; a killed or lost worker stays so. True if it changed."""
-        return bool(self.scripts.call("set_worker_state", [self.keys.worker_states],
+        """Running -> terminated (the tasks in its own queue go to the shared queue); a
+        killed or lost worker stays so. True if it changed."""
+        k = self.keys
+        return bool(self.scripts.call("set_worker_state",
+                                      [k.worker_states, k.own_queue(worker_id), k.queued, k.priority],
                                       [worker_id, WorkerState.RUNNING.value,
-                                       WorkerState.TERMINATED.value, self.keys.events]))
+                                       WorkerState.TERMINATED.value, k.events]))
 
     def request_terminate(self, worker_ids: Sequence[str]) -> None:
         """Raise the terminate flag of these workers (read by ``RushWorker.terminated``)."""
@@ -188,3 +196,27 @@ class WorkerRegistry(NetworkLayer):
                 # declares the restarting worker lost (and restarts it again, and again)
                 pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
             pipe.execute()
+
+    # -- the server ----------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        """The server's ``INFO``."""
+        return self.client.info()
+
+    def snapshot_schedule(self) -> str:
+        """The server's ``save`` setting ("" = no snapshots)."""
+        return decode(self._config_get("save"))
+
+    def set_snapshot_schedule(self, schedule: str) -> None:
+        """Set the server's ``save`` setting."""
+        try:
+            self.client.config_set("save", schedule)
+        except redis.exceptions.ResponseError as e:
+            raise RushError(f"Redis refused CONFIG SET save {schedule!r}: {e} (managed Redis "
+                            "services often disable CONFIG; set the schedule there)") from None
+
+    def _config_get(self, name: str) -> str | bytes:
+        try:
+            return self.client.config_get(name).get(name, "")
+        except redis.exceptions.ResponseError as e:
+            raise RushError(f"Redis refused CONFIG GET {name}: {e}") from None

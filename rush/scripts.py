@@ -14,7 +14,7 @@ import redis
 
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker",
                 "empty_queue", "read_tasks", "worker_info", "delete_keys",
-                "set_worker_state", "sweep_pending")
+                "set_worker_state", "sweep_pending", "create_priority_tasks", "timed_out")
 
 
 def _load_sources() -> dict[str, str]:

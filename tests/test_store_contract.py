@@ -47,7 +47,7 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
     theirs = bystander.push_running_tasks([{"x": 4}, {"x": 5}])
     rsh.push_tasks([{"x": 6}])
 
-    failed = store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+    failed = store.stop_worker(victim.worker_id, "killed", KILLED).failed
     assert sorted(failed) == sorted(mine + [popped_key])
     assert rsh.worker_info.set_index("worker_id").loc[victim.worker_id, "state"] == "killed"
     assert rsh.killed_worker_ids == [victim.worker_id]
@@ -75,7 +75,7 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
     assert len(rush_warnings(caplog)) == 2
     assert rsh.tasks_with_state() == before
     assert rsh.n_tasks == n_tasks
-    assert rsh.read_hash(mine[0], "condition", flatten=False) == {"condition": KILLED}
+    assert rsh.read_hash(mine[0], "condition") == {"condition": KILLED}
     victim.set_terminated()
     assert rsh.killed_worker_ids == [victim.worker_id]  # a killed worker stays killed
 
@@ -88,10 +88,10 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
 def test_stop_sweep_is_idempotent(rsh, store, make_worker):
     victim = make_worker()
     keys = victim.push_running_tasks([{"x": 1}, {"x": 2}])
-    assert sorted(store.stop_worker(victim.worker_id, "killed", dumps(KILLED))) == sorted(keys)
+    assert sorted(store.stop_worker(victim.worker_id, "killed", KILLED).failed) == sorted(keys)
     snapshot = (rsh.tasks_with_state(), rsh.worker_info.to_dict("records"))
-    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "again"})) is None
-    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) is None
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "again"}) is None
+    assert store.stop_worker(victim.worker_id, "killed", KILLED) is None
     assert (rsh.tasks_with_state(), rsh.worker_info.to_dict("records")) == snapshot
     assert [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)] == [KILLED] * 2
     assert rsh.killed_worker_ids == [victim.worker_id] and rsh.lost_worker_ids == []
@@ -100,8 +100,8 @@ def test_stop_sweep_is_idempotent(rsh, store, make_worker):
 def test_stop_sweep_of_a_terminated_or_unknown_worker_does_nothing(rsh, store, make_worker):
     done = make_worker()
     done.set_terminated()
-    assert store.stop_worker(done.worker_id, "lost", dumps(KILLED)) is None
-    assert store.stop_worker("no-such-worker", "lost", dumps(KILLED)) is None
+    assert store.stop_worker(done.worker_id, "lost", KILLED) is None
+    assert store.stop_worker("no-such-worker", "lost", KILLED) is None
     assert rsh.terminated_worker_ids == [done.worker_id]
     assert rsh.worker_ids == [done.worker_id]
 
@@ -115,7 +115,7 @@ def test_two_sweeps_racing_change_the_worker_once(rsh, make_worker, config, netw
     def sweep(i: int):
         def run() -> None:
             results[i] = sweepers[i].stop_worker(
-                victim.worker_id, ("killed", "lost")[i], dumps({"message": f"sweep {i}"}))
+                victim.worker_id, ("killed", "lost")[i], {"message": f"sweep {i}"})
         return run
 
     try:
@@ -124,7 +124,7 @@ def test_two_sweeps_racing_change_the_worker_once(rsh, make_worker, config, netw
         for s in sweepers:
             s.close()
     winners = [r for r in results if r is not None]
-    assert len(winners) == 1 and sorted(winners[0]) == sorted(keys)
+    assert len(winners) == 1 and sorted(winners[0].failed) == sorted(keys)
     state = rsh.worker_info["state"].tolist()[0]
     message = {"killed": "sweep 0", "lost": "sweep 1"}[state]
     conditions = [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)]
@@ -142,7 +142,7 @@ def test_sweep_racing_the_worker_finishing(rsh, store, make_worker, config, netw
             victim.finish_tasks(key, [{"y": 1}])
 
     def sweep() -> None:
-        store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+        store.stop_worker(victim.worker_id, "killed", KILLED)
 
     run_together(finish, sweep)
     finished, failed = set(rsh.finished_tasks), set(rsh.failed_tasks)
@@ -162,10 +162,10 @@ def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, ma
     assert rsh.connector.lrange(rsh.keys.pending(victim.worker_id), 0, -1) == [keys[0].encode()]
     assert rsh.queued_tasks == keys[1:] and rsh.n_running_tasks == 0
     # the worker dies here; the sweep fails the pending task
-    failed = store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"}))
-    assert failed == [keys[0]]
+    settled = store.stop_worker(victim.worker_id, "lost", {"message": "lost"})
+    assert settled == ([keys[0]], [])  # failed, none back in the queue
     assert rsh.failed_tasks == [keys[0]]
-    assert rsh.read_hash(keys[0], ["condition", "worker_id"], flatten=False) == {
+    assert rsh.read_hash(keys[0], ["condition", "worker_id"]) == {
         "condition": {"message": "lost"}, "worker_id": victim.worker_id}
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     # had it not died, its step 2 is refused and changes nothing
@@ -177,7 +177,7 @@ def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, ma
 
 def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make_worker):
     victim = make_worker()
-    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) == []
+    assert store.stop_worker(victim.worker_id, "killed", KILLED) == ([], [])
     keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
     # the BLMOVE lands after the sweep ...
     assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
@@ -195,7 +195,7 @@ def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make
 def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, store, make_worker,
                                                                           caplog):
     victim = make_worker()
-    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"})) == []
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == ([], [])
     keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
     # the BLMOVE lands after the sweep and the worker dies before its claim: the task
     # would sit in a stopped worker's pending list forever, but the next sweep fails it
@@ -203,7 +203,7 @@ def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, s
     with caplog.at_level(logging.WARNING, logger="rush"):
         assert rsh.detect_lost_workers() == []
     assert rsh.failed_tasks == [keys[0]] and rsh.queued_tasks == keys[1:]
-    assert rsh.read_hash(keys[0], "condition", flatten=False)["condition"] == {
+    assert rsh.read_hash(keys[0], "condition")["condition"] == {
         "message": "Worker has crashed or was killed"}
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     assert "left pending" in caplog.text
@@ -307,7 +307,7 @@ def test_task_writes_bring_back_the_terminate_flag(rsh, store, worker):
     rsh.push_tasks([{"x": 3}])
     claim = store.pop(worker.worker_id, ["xs"])
     assert claim.terminate is True and claim.values == [dumps({"x": 3})]
-    assert store.pop(worker.worker_id, ["xs"]) == (None, [], True)
+    assert store.pop(worker.worker_id, ["xs"]) == (None, [], True, False)
 
 
 def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
@@ -318,7 +318,7 @@ def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
     # a key of another worker's in the victim's running set (e.g. a task retried
     # elsewhere) must not be failed by the victim's stop
     store.client.sadd(rsh.keys.worker_running(victim.worker_id), theirs)
-    assert store.stop_worker(victim.worker_id, WorkerState.KILLED, dumps(KILLED)) == [running]
+    assert store.stop_worker(victim.worker_id, WorkerState.KILLED, KILLED) == ([running], [])
     assert rsh.tasks_with_state() == {"queued": [], "running": [theirs], "finished": [done],
                                       "failed": [running]}
     assert not store.client.exists(rsh.keys.worker_running(victim.worker_id))
@@ -354,7 +354,7 @@ def test_heartbeat_and_kill_channel(registry):
 
 def test_states_change_only_from_running(rsh, registry, store):
     registry.register("w1", 1, "host", heartbeat_expire=None, remote=False)
-    assert store.stop_worker("w1", WorkerState.LOST, dumps({"message": "lost"})) == []
+    assert store.stop_worker("w1", WorkerState.LOST, {"message": "lost"}) == ([], [])
     assert registry.set_terminated("w1") is False  # a lost worker stays lost
     registry.register("w2", 2, "host", heartbeat_expire=None, remote=False)
     assert registry.set_terminated("w2") is True

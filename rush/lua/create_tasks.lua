@@ -25,10 +25,7 @@ local nf = tonumber(ARGV[6])
 local existing, created = {}, 0
 for at = 7 + nf, #ARGV, nf + 1 do
   local key = ARGV[at]
-  local hash = ARGV[5] .. key
-  if redis.call("EXISTS", hash) == 0 then
-    write_row(hash, 6, nf, at)
-    redis.call("RPUSH", KEYS[1], key)
+  if new_task(KEYS[1], ARGV[5] .. key, key, 6, nf, at) then
     add_to(kind, KEYS[2], key)
     if kind == "running" then
       redis.call("SADD", KEYS[5], key)
