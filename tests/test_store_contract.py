@@ -255,6 +255,10 @@ def test_every_key_carries_the_hash_tag(network_id):
         controller.push_finished_tasks([{"x": 5}], [{"y": 5}])
         controller.push_failed_tasks([{"x": 6}])
         controller.write_hashes(xs=[{"x": 7}])
+        controller.push_tasks([{"x": 8}], seeds=[1], timeouts=30, max_retries=1,
+                              terminate_workers=True)
+        controller.push_priority_tasks([{"x": 9}, {"x": 10}], priority=[worker.worker_id] * 2)
+        worker.pop_task(timeout=0)  # a task with a timeout: its deadline
         controller.stop_workers("terminate", worker.worker_id)
         controller.fetch_new_tasks(timeout=0.05)
         worker.set_terminated()
@@ -279,6 +283,15 @@ def test_reset_without_workers_keeps_registrations(rsh, store, worker):
     assert not rsh.connector.exists(rsh.keys.pending(worker.worker_id))
     key = rsh.push_tasks([{"x": 3}])[0]
     assert worker.pop_task(timeout=0)["key"] == key
+    # and the task control keys: own queues, deadlines, the terminate-on-idle flag
+    rsh.push_tasks([{"x": 4}], timeouts=60, terminate_workers=True)
+    worker.pop_task(timeout=0)
+    rsh.push_priority_tasks([{"x": 5}], priority=[worker.worker_id])
+    rsh.reset(workers=False)
+    for key in (rsh.keys.priority, rsh.keys.own_queue(worker.worker_id),
+                rsh.keys.deadlines(worker.worker_id), rsh.keys.terminate_on_idle):
+        assert not rsh.connector.exists(key), key
+    assert rsh.n_queued_priority_tasks == 0
 
 
 # -- replies of the task writes ------------------------------------------------------------
@@ -322,6 +335,143 @@ def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
     assert rsh.tasks_with_state() == {"queued": [], "running": [theirs], "finished": [done],
                                       "failed": [running]}
     assert not store.client.exists(rsh.keys.worker_running(victim.worker_id))
+
+
+# -- task control in the stop step ---------------------------------------------------------
+
+
+def test_the_stop_step_settles_every_task_the_worker_leaves(rsh, store, make_worker):
+    victim = make_worker()
+    retried, spent, plain, pending = rsh.push_tasks([{"x": i} for i in range(4)],
+                                                    max_retries=[1, 0, 1, 1])
+    rsh.connector.hdel(rsh.keys.task(plain), "max_retries")  # no retries after all
+    for _ in range(3):
+        victim.pop_task(timeout=0)
+    assert store.pop_to_pending(victim.worker_id, 1) == pending  # popped, never claimed
+    own = rsh.push_priority_tasks([{"x": 9}], priority=[victim.worker_id])
+    store.client.zadd(rsh.keys.deadlines(victim.worker_id), {retried: 1e12})
+
+    settled = store.stop_worker(victim.worker_id, WorkerState.LOST, {"message": "lost"})
+
+    assert sorted(settled.failed) == sorted([spent, plain])
+    assert sorted(settled.requeued) == sorted([retried, pending])
+    assert rsh.queued_tasks[:1] == own  # the own queue went to the head of the queue
+    assert sorted(rsh.queued_tasks[1:]) == sorted([retried, pending])
+    # the pending task was handed out, so that counts as an attempt too
+    attempts = {k: h["attempts"] for k, h in
+                zip([retried, spent, plain, pending],
+                    rsh.read_hashes([retried, spent, plain, pending], "attempts", flatten=False))}
+    assert attempts == {retried: 1, spent: 1, plain: None, pending: 1}
+    assert rsh.read_hash(spent, "condition")["condition"] == {
+        "message": "Task failed after 1 attempts: lost"}
+    assert rsh.read_hash(plain, "condition")["condition"] == {"message": "lost"}
+    assert rsh.read_hash(retried, ["worker_id", "condition"]) == {"worker_id": None,
+                                                                  "condition": None}
+    for key in (rsh.keys.own_queue(victim.worker_id), rsh.keys.deadlines(victim.worker_id),
+                rsh.keys.pending(victim.worker_id), rsh.keys.worker_running(victim.worker_id)):
+        assert not store.client.exists(key), key
+    assert rsh.n_queued_priority_tasks == 0 and rsh.n_running_tasks == 0
+
+
+def test_a_condition_template_keeps_the_other_fields(rsh, store, worker):
+    key = rsh.push_tasks([{"x": 1}], max_retries=0)[0]
+    worker.pop_task(timeout=0)
+    condition = {"type": "ValueError", "message": "bad {attempts} \\ é\nnext",
+                 "traceback": "Traceback ...\n  ☃"}
+    store.stop_worker(worker.worker_id, WorkerState.LOST, condition)
+    assert rsh.read_hash(key, "condition")["condition"] == {
+        "message": "Task failed after 1 attempts: bad {attempts} \\ é\nnext",
+        "type": "ValueError", "traceback": "Traceback ...\n  ☃"}
+
+
+def test_sweep_pending_retries_too(rsh, store, make_worker):
+    victim = make_worker()
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == ([], [])
+    retried, spent = rsh.push_tasks([{"x": 1}, {"x": 2}], max_retries=[1, 0])
+    assert store.pop_to_pending(victim.worker_id, 1) == retried
+    assert store.sweep_pending({"message": "lost"}) == ([], [retried])
+    assert rsh.queued_tasks == [retried, spent]
+    assert store.pop_to_pending(victim.worker_id, 1) == retried  # handed out again
+    assert store.pop_to_pending(victim.worker_id, 1) == spent
+    settled = store.sweep_pending({"message": "lost"})
+    assert sorted(settled.failed) == sorted([retried, spent]) and settled.requeued == []
+    assert [h["attempts"] for h in rsh.read_hashes([retried, spent], "attempts",
+                                                   flatten=False)] == [2, 1]
+
+
+def test_a_claim_counts_attempts_and_sets_deadlines_by_redis_time(rsh, store, worker):
+    key = rsh.push_tasks([{"x": 1}], timeouts=2.5, max_retries=3)[0]
+    claim = store.pop(worker.worker_id, ["xs", "attempts", "timeout"])
+    assert claim.key == key and claim.values[1:] == [1, b"2.5"]
+    (member, deadline), = store.client.zrange(rsh.keys.deadlines(worker.worker_id), 0, -1,
+                                              withscores=True)
+    seconds, micros = store.client.time()
+    assert member.decode() == key and 2 < deadline - (seconds + micros / 1e6) <= 2.5
+    due_key, due_in = store.next_deadline(worker.worker_id)
+    assert due_key == key and 2 < due_in <= 2.5
+    assert store.timed_out([worker.worker_id]) == []
+    # a task without a timeout leaves no deadline
+    rsh.push_tasks([{"x": 2}])
+    store.pop(worker.worker_id, ["xs"])
+    assert store.client.zcard(rsh.keys.deadlines(worker.worker_id)) == 1
+
+
+def test_a_timed_out_stop_acts_only_past_the_deadline_of_a_task_still_running(
+        rsh, store, make_worker):
+    victim = make_worker()
+    slow, other = rsh.push_tasks([{"x": 1}, {"x": 2}], timeouts=[60, 60])
+    victim.pop_task(timeout=0)
+    victim.pop_task(timeout=0)
+    deadlines = rsh.keys.deadlines(victim.worker_id)
+    assert store.stop_timed_out(victim.worker_id, slow, 60) is None  # not yet due
+    assert store.timed_out([victim.worker_id]) == []
+    # a task that finished leaves a stale entry: dropped, the worker untouched
+    victim.finish_tasks(other, [{"y": 2}])
+    store.client.zadd(deadlines, {other: 1})
+    assert store.timed_out([victim.worker_id]) == []
+    assert store.client.zscore(deadlines, other) is None
+    store.client.zadd(deadlines, {other: 1})
+    assert store.stop_timed_out(victim.worker_id, other, 60) is None
+    assert store.client.zscore(deadlines, other) is None
+    assert rsh.running_worker_ids == [victim.worker_id]
+    # past its deadline: the worker is lost, the task fails with the timeout message
+    lone = rsh.push_tasks([{"x": 3}])[0]
+    victim.pop_task(timeout=0)
+    store.client.zadd(deadlines, {slow: 1})
+    assert store.timed_out([victim.worker_id]) == [(victim.worker_id, slow, 60.0)]
+    settled = store.stop_timed_out(victim.worker_id, slow, 60)
+    assert sorted(settled.failed) == sorted([slow, lone]) and settled.requeued == []
+    assert rsh.lost_worker_ids == [victim.worker_id]
+    assert rsh.read_hash(slow, "condition")["condition"] == {"message": "Task timed out after 60 s"}
+    assert rsh.read_hash(lone, "condition")["condition"] == {
+        "message": "Worker has crashed or was killed"}
+    assert store.stop_timed_out(victim.worker_id, slow, 60) is None
+
+
+def test_the_stop_step_racing_a_retried_tasks_finish(rsh, store, make_worker):
+    """With retries, a task ends exactly once too: finished, or back in the queue, never
+    both."""
+    victim = make_worker()
+    keys = rsh.push_tasks([{"x": i} for i in range(200)], max_retries=1)
+    popped = [victim.pop_task(timeout=0)["key"] for _ in keys]
+
+    def finish() -> None:
+        for key in popped:
+            victim.finish_tasks(key, [{"y": 1}])
+
+    def sweep() -> None:
+        store.stop_worker(victim.worker_id, "killed", KILLED)
+
+    run_together(finish, sweep)
+    snapshot = rsh.tasks_with_state()
+    placed = [k for ks in snapshot.values() for k in ks]
+    assert sorted(placed) == sorted(keys)  # each key in exactly one state
+    assert snapshot["running"] == [] and snapshot["failed"] == []
+
+
+def test_a_refused_config_is_a_clear_error(registry):
+    with pytest.raises(rush.RushError, match="refused CONFIG SET save"):
+        registry.set_snapshot_schedule("not numbers")  # what Redis itself refuses
 
 
 # -- the worker registry -------------------------------------------------------------------
