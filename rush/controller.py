@@ -22,9 +22,9 @@ from .start_args import pack, resolve_globals, user_frame
 from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
 from .store import TaskStore, WriteReply
 from .validation import (broadcast, check_executor, check_n_workers, check_network_id,
-                         check_packages, check_retries, check_schedule, check_timeout, dict_list, either,
-                         field_list, id_list, key_list, matching, per_task, positive_number,
-                         priority_list, seed_list, states_list, value_list)
+                         check_packages, check_retries, check_schedule, check_timeout,
+                         dict_list, either, field_list, id_list, key_list, matching, per_task,
+                         positive_number, priority_list, seed_list, states_list, value_list)
 from .waiting import EventWaiter
 from .worker_options import WorkerOptions
 
@@ -489,7 +489,9 @@ class Rush:
             fields.append("max_retries")
             columns.append(per_task("max_retries", max_retries, n, check_retries))
         explicit = None if seeds is None else seed_list(seeds, n)
-        keys = self._create_seeded(TaskState.QUEUED, fields, columns, explicit)
+        derived = self._with_seeds(fields, columns, explicit)
+        keys = self._create_keys(TaskState.QUEUED, tuple(fields), columns)
+        self._seed_position += derived
         if terminate_workers and keys:
             self._store.set_terminate_on_idle()
         return keys
@@ -511,43 +513,31 @@ class Rush:
         if n == 0:
             return []
         fields, columns = ["xs", "xs_extra"], [xss, extras]
-        seeds = self._next_seeds(n, None)
-        if seeds is not None:
-            fields.append("seed")
-            columns.append(seeds)
+        derived = self._with_seeds(fields, columns, None)
         keys = new_keys(n)
         shared = self._store.create_priority(keys, targets, fields, _rows(fields, columns))
-        if seeds is not None:
-            self._seed_position += n
-        wanted = sum(1 for t in targets if t)
-        logger.debug("pushed %d task(s) to own queues, %d to the shared queue",
-                     n - len(shared), len(shared))
-        if len(shared) > n - wanted:
+        self._seed_position += derived
+        redirected = len(shared) - targets.count("")
+        if redirected:
             logger.info("%d priority task(s) went to the shared queue: their worker is not "
-                        "running", len(shared) - (n - wanted))
+                        "running", redirected)
         return keys
 
-    def _next_seeds(self, n: int, explicit: list[int] | None) -> list[int] | None:
-        """The seeds of the next ``n`` tasks: ``explicit``, else derived from the controller's
-        seed, else ``None``."""
+    def _with_seeds(self, fields: list[str], columns: list[list], explicit: list[int] | None
+                    ) -> int:
+        """Add the tasks' ``seed`` column to ``fields``/``columns`` (in place): ``explicit``,
+        else derived from the controller's seed and the tasks' positions. Returns how many
+        positions the derived seeds take (0 when none), to count once the tasks exist."""
         if explicit is not None:
-            return explicit
+            fields.append("seed")
+            columns.append(explicit)
+            return 0
         if self._seed is None:
-            return None
-        return task_seeds(self._seed, self._seed_position, n)
-
-    def _create_seeded(self, state: TaskState, fields: list[str], columns: list[list],
-                       explicit: list[int] | None) -> list[str]:
-        """Create tasks with their seeds (``explicit``, or the controller's next ones)."""
+            return 0
         n = len(columns[0])
-        seeds = self._next_seeds(n, explicit)
-        if seeds is not None:
-            fields = [*fields, "seed"]
-            columns = [*columns, seeds]
-        keys = self._create_keys(state, tuple(fields), columns)
-        if explicit is None and seeds is not None:
-            self._seed_position += n
-        return keys
+        fields.append("seed")
+        columns.append(task_seeds(self._seed, self._seed_position, n))
+        return n
 
     def push_finished_tasks(self, xss: Sequence[dict], yss: Sequence[dict],
                             xss_extra: Sequence[dict] | None = None,

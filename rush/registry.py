@@ -201,7 +201,7 @@ class WorkerRegistry(NetworkLayer):
 
     def server_info(self) -> dict[str, Any]:
         """The server's ``INFO``."""
-        return self.client.info()
+        return dict(self.client.info())
 
     def snapshot_schedule(self) -> str:
         """The server's ``save`` setting ("" = no snapshots)."""
