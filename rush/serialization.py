@@ -1,4 +1,6 @@
-"""How values are stored in Redis: pickle (protocol 5), cloudpickle when pickle cannot.
+"""How values are stored in Redis: pickle (protocol 5), cloudpickle when pickle cannot;
+the task fields the Lua scripts read as text (``TEXT_FIELDS``); and the condition
+templates in which a script fills in a number (``placeholder_template``).
 
 Unpickling runs code: rush only unpickles what it reads from the Redis you configured,
 so anyone who can write to that Redis can run code in your controller and workers.

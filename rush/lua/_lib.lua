@@ -8,7 +8,10 @@
 -- * state names come from Python in ARGV, never written here;
 -- * a script that writes for a worker first checks that the worker is running, and
 --   replies {terminate flag, payload}: the flag (1 when the worker was told to terminate)
---   rides along so a worker's loop needs no extra round trip to read it.
+--   rides along so a worker's loop needs no extra round trip to read it;
+-- * task fields are opaque pickles, except those the scripts read, stored as text
+--   (serialization.TEXT_FIELDS): worker_id, timeout, max_retries, attempts;
+-- * time is Redis's clock (now()), never a client's.
 
 local function worker_in(states, worker_id, state)
   return redis.call("HGET", states, worker_id) == state
