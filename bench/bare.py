@@ -41,6 +41,8 @@ class Bare:
         self.prefix = k.task_prefix
         self.own_running = k.worker_running(worker_id)
         self.incarnations, self.epoch, self.step = k.incarnations, k.epoch, k.step(worker_id)
+        self.own_queue, self.priority = k.own_queue(worker_id), k.priority
+        self.deadlines, self.idle = k.deadlines(worker_id), k.terminate_on_idle
 
         self.create_sha = client.script_load(lua_source("create_tasks"))
         self.move_sha = client.script_load(lua_source("move_tasks"))
@@ -115,14 +117,19 @@ class Bare:
         states, events, prefix = self.states, self.events, self.prefix
         terminate, own, step = self.terminate, self.own_running, self.step
         incarnations, epoch, inc, ep = self.incarnations, self.epoch, self.incarnation, self.epoch_value
+        own_queue, priority, deadlines, idle = self.own_queue, self.priority, self.deadlines, self.idle
         pending = self.keys.pending(wid)
         loads = pickle.loads
         for i in range(n):
-            _, got = evalsha(claim, 9, pending, queued, running, states, incarnations, epoch,
-                             terminate, own, step, wid, inc, "running", ep, f"{inc}.{2 * i}",
-                             prefix, "", "xs")
+            # rush's pop also asks for the task's seed (returned when the task has one)
+            reply = evalsha(claim, 13, pending, queued, running, states, incarnations, epoch,
+                            terminate, own, step, own_queue, priority, deadlines, idle,
+                            wid, inc, "running", ep, f"{inc}.{2 * i}", prefix, "", "xs", "seed")
+            got = reply[1]
             key = got[0].decode()
             task = {"key": key, "xs": loads(got[1])}
+            if got[2] is not None:
+                task["seed"] = loads(got[2])
             evalsha(move, 8, running, finished, states, incarnations, epoch, terminate, own,
                     step, wid, inc, "running", ep, f"{inc}.{2 * i + 1}", "list", events, prefix,
                     2, "ys", "ys_extra", task["key"], pickle.dumps(ys, PROTOCOL), "")

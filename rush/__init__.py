@@ -18,6 +18,7 @@ from .controller import Rush
 from .errors import RushConnectionError, RushError, WorkerStoppedError
 from .local_redis import local_server
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
+from .seeds import task_seed
 from .server import RedisServer
 from .states import TaskState, WorkerState
 from .worker import RushWorker
@@ -27,10 +28,12 @@ __version__ = "0.1.0"
 
 
 def rsh(network_id: str | None = None, config: RedisConfig | None = None,
-        network: str | None = None) -> Rush:
+        seed: int | None = None, network: str | None = None) -> Rush:
     """Connect to a network as its controller.
 
-    ``network`` is an alias of ``network_id``; ``None`` makes a new id. Without
+    ``network`` is an alias of ``network_id``; ``None`` makes a new id. With ``seed`` (an
+    int >= 0) every task this controller pushes gets a reproducible ``seed`` field,
+    derived from ``seed`` and the task's position (see ``rush.task_seed``). Without
     ``config`` rush uses the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``, a Redis on
     127.0.0.1:6379, or else the local rush server (one persistent Redis per user,
     started on first use; ``RUSH_REDIS_URL=local`` skips the 6379 probe). Raises
@@ -39,7 +42,7 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
     """
     if network_id is not None and network is not None and network_id != network:
         raise ValueError("give network_id or network, not both")
-    controller = Rush(network_id if network_id is not None else network, config)
+    controller = Rush(network_id if network_id is not None else network, config, seed)
     try:
         report_existing_network(controller)
     except BaseException:
@@ -52,4 +55,5 @@ __all__ = [
     "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
     "TaskState", "WorkerState", "WorkerStoppedError", "local_server", "redis_config",
     "remove_rush_plan", "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
+    "task_seed",
 ]

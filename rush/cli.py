@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--worker-id")
     _url_argument(worker)
     WorkerOptions.add_cli_arguments(worker)
-    worker.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--remote", action="store_true",
+                        help="register as a remote worker (the commands of worker_script() do)")
     worker.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     worker.add_argument("--incarnation", help=argparse.SUPPRESS)
 

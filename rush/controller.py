@@ -17,14 +17,16 @@ from .plan import DEFAULT_MAX_VALUE_SIZE, plan_value, resolve_config
 from .pool import WorkerPool
 from .registry import WorkerRegistry
 from .scripts import Scripts
-from .serialization import dumps, encode
+from .seeds import check_seed, task_seeds
+from .serialization import dumps, field_encoder
 from .start_args import pack, resolve_globals, user_frame
 from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
 from .errors import RushNetworkLostError
 from .store import TaskStore, WriteReply
 from .validation import (broadcast, check_executor, check_n_workers, check_network_id,
-                         check_packages, dict_list, either, field_list, id_list, key_list,
-                         matching, positive_number, states_list)
+                         check_packages, check_retries, check_schedule, check_timeout,
+                         dict_list, either, field_list, id_list, key_list, matching, per_task,
+                         positive_number, priority_list, seed_list, states_list, value_list)
 from .waiting import EventWaiter
 from .worker_options import WorkerOptions
 
@@ -42,6 +44,8 @@ QUEUED_FIELDS = ("xs", "xs_extra")
 RUNNING_FIELDS = ("xs", "xs_extra", "worker_id")
 FAILED_FIELDS = ("xs", "xs_extra", "worker_id", "condition")
 WORKER_INFO_COLUMNS = ("worker_id", "pid", "remote", "hostname", "heartbeat", "state")
+#: Task fields that hold a dict (``write_hashes`` checks them).
+DICT_FIELDS = frozenset({"xs", "ys", "xs_extra", "ys_extra", "condition"})
 STOP_TYPES = ("kill", "terminate")
 #: Finished tasks read per Lua call: bounds how long one read blocks Redis.
 READ_CHUNK = 20_000
@@ -80,8 +84,11 @@ class Rush:
     #: learns it from its next write (its reads stay single commands).
     _guard_reads = True
 
-    def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
+    def __init__(self, network_id: str | None = None, config: RedisConfig | None = None,
+                 seed: int | None = None) -> None:
         self._network_id = check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
+        self._seed = None if seed is None else check_seed("seed", seed)
+        self._seed_position = 0  # tasks pushed so far by this controller (with a seed)
         self._config = resolve_config(config)
         check_connection(self._config)
         self.keys = NetworkKeys(self._network_id)
@@ -152,6 +159,28 @@ class Rush:
     def connector(self) -> "redis.Redis":
         """The redis-py client."""
         return self._client
+
+    @property
+    def seed(self) -> int | None:
+        """The seed the task seeds of this controller derive from (``rsh(seed=...)``)."""
+        return self._seed
+
+    # -- the server ----------------------------------------------------------------
+
+    def redis_info(self) -> dict[str, Any]:
+        """The server's ``INFO`` (version, memory, clients, persistence ...) as a dict."""
+        return self._registry.server_info()
+
+    @property
+    def snapshot_schedule(self) -> str:
+        """Redis's ``save`` schedule: pairs of "seconds changes" (e.g. ``"60 1000"``: snapshot
+        after 60 s if at least 1000 keys changed); ``""`` means no snapshots. Setting it
+        (a str, or a list of ints) changes the server's setting."""
+        return self._registry.snapshot_schedule()
+
+    @snapshot_schedule.setter
+    def snapshot_schedule(self, schedule: str | Sequence[int]) -> None:
+        self._registry.set_snapshot_schedule(check_schedule(schedule))
 
     # -- workers -------------------------------------------------------------------
 
@@ -316,18 +345,21 @@ class Rush:
                       lgr_thresholds: dict[str, str] | None = None,
                       heartbeat_period: float | None = None, heartbeat_expire: float | None = None,
                       message_log: str | None = None, output_log: str | None = None,
-                      **kwargs: Any) -> str:
+                      python: str = "python", **kwargs: Any) -> str:
         """Store the start arguments and return a POSIX shell command that starts one worker
-        wherever it runs (every value shell-quoted). It is logged with the password redacted.
+        wherever it runs (every value shell-quoted), with the interpreter ``python``. It is
+        logged with the password redacted. Script workers register with ``remote=True``.
 
         Without a heartbeat such a worker can only be found lost by nobody and killed only
         through Redis; give ``heartbeat_period`` to have both.
         """
+        if not isinstance(python, str) or not python.strip():
+            raise TypeError("python must be the interpreter to run, e.g. 'python3'")
         options = WorkerOptions.checked(lgr_thresholds, None, heartbeat_period, heartbeat_expire,
                                         message_log, output_log)
         blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
         self._workers.store_start_args(blob, 0)
-        return self._workers.script_command(options)
+        return self._workers.script_command(options, python)
 
     def _n_workers(self, n_workers: Any) -> int:
         n = n_workers if n_workers is not None else plan_value("n_workers")
@@ -356,9 +388,16 @@ class Rush:
 
     def detect_lost_workers(self, restart_local_workers: bool = False) -> list[str]:
         """Find running workers that died: local ones by their process handle, remote ones
-        by their future, others by an expired heartbeat. They become ``"lost"`` and their
-        running and pending tasks fail with ``"Worker has crashed or was killed"``; a lost
-        local worker's stderr tail is logged. Returns the ids found lost in this call.
+        by their future, others by an expired heartbeat; and workers whose task runs past
+        its timeout (they are killed). They become ``"lost"`` and their running and pending
+        tasks fail with ``"Worker has crashed or was killed"`` (a timed-out task with
+        ``"Task timed out after s s"``), or go back to the queue while they have retries
+        left; a lost local worker's stderr tail is logged. Returns the ids found lost in
+        this call.
+
+        ``restart_local_workers``: start again the local workers of this controller found
+        lost now, and those that were already lost (a crashed loop, a timeout caught by the
+        heartbeat) and whose process has ended.
         """
         return self._workers.detect_lost(bool(restart_local_workers))
 
@@ -428,9 +467,15 @@ class Rush:
         return self._store.count(TaskState.FAILED)
 
     def tasks_with_state(self, states: str | Sequence[str] = TASK_STATES) -> dict[str, list[str]]:
-        """Keys per state, one consistent snapshot."""
+        """Keys per state, one consistent snapshot ("queued" includes the tasks waiting in
+        workers' own queues)."""
         wanted = states_list("states", states, TASK_STATES)
-        return self._store.keys_in([TaskState(s) for s in wanted])
+        return self._store.keys_in([TaskState(s) for s in wanted], own_queues=True)
+
+    @property
+    def n_queued_priority_tasks(self) -> int:
+        """Number of tasks waiting in workers' own queues (``push_priority_tasks``)."""
+        return self._store.count_own_queues()
 
     def is_running_task(self, keys: str | Sequence[str]) -> bool | list[bool]:
         """Whether each key is running (a single key gives a single bool)."""
@@ -447,11 +492,81 @@ class Rush:
     # -- creating tasks ------------------------------------------------------------
 
     def push_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
+                   seeds: Sequence[int] | None = None, timeouts: float | Sequence[float] | None = None,
+                   max_retries: int | Sequence[int] | None = None, terminate_workers: bool = False,
                    extra: Sequence[dict] | None = None) -> list[str]:
-        """Queue tasks with inputs ``xss``; returns their keys (workers ``pop_task()`` them)."""
+        """Queue tasks with inputs ``xss``; returns their keys (workers ``pop_task()`` them).
+
+        ``seeds``: one int per task (``pop_task`` returns it; see ``rush.task_seed``); a
+        controller made with ``rsh(seed=...)`` derives them when not given.
+        ``timeouts``: seconds (one for all, or one per task) a task may run before its
+        worker is killed and the task fails (or is retried). ``max_retries``: how often (one
+        for all, or per task) a task whose worker was lost or killed goes back to the queue
+        before it fails. ``terminate_workers``: workers leave once the queue is empty
+        (``worker.terminated_on_idle``).
+        """
         xss = dict_list("xss", xss)
-        extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        return self._create_keys(TaskState.QUEUED, ("xs", "xs_extra"), [xss, extras])
+        n = len(xss)
+        extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), n)
+        if not isinstance(terminate_workers, bool):
+            raise TypeError("terminate_workers must be a bool")
+        fields, columns = ["xs", "xs_extra"], [xss, extras]
+        if timeouts is not None:
+            fields.append("timeout")
+            columns.append(per_task("timeouts", timeouts, n, check_timeout))
+        if max_retries is not None:
+            fields.append("max_retries")
+            columns.append(per_task("max_retries", max_retries, n, check_retries))
+        explicit = None if seeds is None else seed_list(seeds, n)
+        derived = self._with_seeds(fields, columns, explicit)
+        keys = self._create_keys(TaskState.QUEUED, tuple(fields), columns)
+        self._seed_position += derived
+        if terminate_workers and keys:
+            self._store.set_terminate_on_idle()
+        return keys
+
+    def push_priority_tasks(self, xss: Sequence[dict], xss_extra: Sequence[dict] | None = None,
+                            priority: Sequence[str | None] | None = None,
+                            extra: Sequence[dict] | None = None) -> list[str]:
+        """Queue tasks for given workers: each goes to the own queue of the worker named in
+        ``priority`` (one id per task), which that worker's ``pop_task`` serves before the
+        shared queue; a worker that does not run (or ``None``) sends it to the shared
+        queue. A worker blocked in ``pop_task`` sees a new task of its own queue within a
+        second. Returns the keys."""
+        xss = dict_list("xss", xss)
+        n = len(xss)
+        extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), n)
+        if priority is None:
+            raise TypeError("priority must be a list of worker ids, one per task")
+        targets = priority_list(priority, n)
+        if n == 0:
+            return []
+        fields, columns = ["xs", "xs_extra"], [xss, extras]
+        derived = self._with_seeds(fields, columns, None)
+        keys = new_keys(n)
+        shared = self._store.create_priority(keys, targets, fields, _rows(fields, columns))
+        self._seed_position += derived
+        redirected = len(shared) - targets.count("")
+        if redirected:
+            logger.info("%d priority task(s) went to the shared queue: their worker is not "
+                        "running", redirected)
+        return keys
+
+    def _with_seeds(self, fields: list[str], columns: list[list], explicit: list[int] | None
+                    ) -> int:
+        """Add the tasks' ``seed`` column to ``fields``/``columns`` (in place): ``explicit``,
+        else derived from the controller's seed and the tasks' positions. Returns how many
+        positions the derived seeds take (0 when none), to count once the tasks exist."""
+        if explicit is not None:
+            fields.append("seed")
+            columns.append(explicit)
+            return 0
+        if self._seed is None:
+            return 0
+        n = len(columns[0])
+        fields.append("seed")
+        columns.append(task_seeds(self._seed, self._seed_position, n))
+        return n
 
     def push_finished_tasks(self, xss: Sequence[dict], yss: Sequence[dict],
                             xss_extra: Sequence[dict] | None = None,
@@ -479,7 +594,7 @@ class Rush:
         if n == 0:
             return [], None
         keys = new_keys(n)
-        rows = [[encode(col[i]) for col in columns] for i in range(n)]
+        rows = _rows(fields, columns)
         return keys, self._store.create(state, keys, fields, rows, *self._writer())
 
     def _create_keys(self, state: TaskState, fields: tuple[str, ...], columns: list[list]
@@ -492,13 +607,18 @@ class Rush:
 
     # -- hashes --------------------------------------------------------------------
 
-    def write_hashes(self, keys: str | Sequence[str] | None = None, **fields: Sequence[dict]
+    def write_hashes(self, keys: str | Sequence[str] | None = None, **fields: Sequence[Any]
                      ) -> list[str]:
-        """Write fields (each a list of dicts, one per key; length 1 broadcasts) into task
-        hashes; ``keys=None`` makes new keys. Returns the keys."""
+        """Write fields into task hashes; ``keys=None`` makes new keys. Returns the keys.
+
+        Each field is a list of values, one per key (length 1 broadcasts): any picklable
+        value (``write_hashes(timeout=[1])``), except that ``xs``, ``ys``, ``xs_extra``,
+        ``ys_extra`` and ``condition`` hold dicts.
+        """
         if not fields:
             raise ValueError("write_hashes needs at least one field, e.g. xs=[{...}]")
-        columns = {name: dict_list(name, value) for name, value in fields.items()}
+        columns = {name: dict_list(name, value) if name in DICT_FIELDS else value_list(name, value)
+                   for name, value in fields.items()}
         if keys is None:
             n = max(len(c) for c in columns.values())
             keys_ = new_keys(n)
@@ -508,7 +628,7 @@ class Rush:
         for name in columns:
             columns[name] = broadcast(name, columns[name], n, against="keys")
         names = tuple(columns)
-        rows = [[encode(columns[f][i]) for f in names] for i in range(n)]
+        rows = _rows(names, [columns[f] for f in names])
         self._store.write_hashes(keys_, names, rows)
         return keys_
 
@@ -531,8 +651,10 @@ class Rush:
             out.append(rec)
         return out
 
-    def read_hash(self, key: str, fields: str | Sequence[str], flatten: bool = True) -> dict:
-        """The fields of one task hash (see ``read_hashes``)."""
+    def read_hash(self, key: str, fields: str | Sequence[str], flatten: bool = False) -> dict:
+        """The fields of one task hash as ``{field: value}`` (``None`` for a missing field),
+        as the R package returns them; ``flatten=True`` merges dict fields as
+        ``read_hashes`` does."""
         if not isinstance(key, str):
             raise TypeError("key must be a str")
         return self.read_hashes([key], fields, flatten)[0]
@@ -542,7 +664,7 @@ class Rush:
     def _fetch(self, states: Sequence[TaskState], fields: Any, state_column: bool = False
                ) -> "pd.DataFrame":
         names = field_list("fields", fields)
-        keys, counts, values, vanished = self._store.read(states, names)
+        keys, counts, values, vanished = self._store.read(states, names, own_queues=state_column)
         frames.warn_vanished(vanished)
         extra: dict[str, Sequence[Any]] | None = None
         if state_column:
@@ -560,6 +682,13 @@ class Rush:
         """Queued tasks, oldest first."""
         return self._fetch([TaskState.QUEUED], fields)
 
+    def fetch_priority_tasks(self, fields: str | Sequence[str] = QUEUED_FIELDS) -> "pd.DataFrame":
+        """Tasks waiting in workers' own queues (``push_priority_tasks``)."""
+        names = field_list("fields", fields)
+        keys, values, vanished = self._store.read_own_queues(names)
+        frames.warn_vanished(vanished)
+        return frames.frame(frames.records(keys, names, values))
+
     def fetch_running_tasks(self, fields: str | Sequence[str] = RUNNING_FIELDS) -> "pd.DataFrame":
         """Running tasks."""
         return self._fetch([TaskState.RUNNING], fields)
@@ -570,7 +699,8 @@ class Rush:
 
     def fetch_tasks_with_state(self, fields: str | Sequence[str] = ALL_FIELDS,
                                states: str | Sequence[str] = TASK_STATES) -> "pd.DataFrame":
-        """Tasks of ``states`` from one consistent snapshot, with a ``state`` column."""
+        """Tasks of ``states`` from one consistent snapshot, with a ``state`` column
+        ("queued" includes the tasks waiting in workers' own queues)."""
         wanted = states_list("states", states, TASK_STATES)
         return self._fetch([TaskState(s) for s in wanted], fields, state_column=True)
 
@@ -674,6 +804,22 @@ class Rush:
                                                          if running else ""),
                  "  tasks: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
         return "\n".join(lines)
+
+
+def _rows(fields: Sequence[str], columns: list[list]) -> list[list]:
+    """One row of encoded field values per task (columns hold one value per task)."""
+    encoders = [field_encoder(f) for f in fields]
+    try:
+        return [[enc(col[i]) for enc, col in zip(encoders, columns)]
+                for i in range(len(columns[0]))]
+    except TypeError:
+        for name, enc, col in zip(fields, encoders, columns):  # say which field
+            for value in col:
+                try:
+                    enc(value)
+                except TypeError as e:
+                    raise TypeError(f"field {name!r}: {e}") from None
+        raise
 
 
 def _pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: Any, packages: Any,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .serialization import loads
+from .serialization import field_decoder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -14,11 +14,13 @@ logger = logging.getLogger("rush")
 
 #: Fields whose dict value is spread into one column per inner name.
 SPREAD_FIELDS = frozenset({"xs", "ys", "xs_extra", "ys_extra"})
+#: Task control fields: a column only when some task has them (like the inner names).
+CONTROL_FIELDS = frozenset({"seed", "timeout", "max_retries", "attempts"})
 
 
 def decode_value(field: str, raw: bytes) -> Any:
     """The Python value of one stored field."""
-    return raw.decode() if field == "worker_id" else loads(raw)
+    return field_decoder(field)(raw)
 
 
 def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
@@ -26,19 +28,21 @@ def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
     """Flat records, one per task: inner names of spread fields become keys, then
     ``worker_id``/``condition``/other fields, then ``keys``. ``values`` is flat, F per key."""
     nf = len(fields)
-    # Per field, decided once (not per value): its offset, name, text or pickle, spread.
-    plan = [(j, f, f == "worker_id", f in SPREAD_FIELDS) for j, f in enumerate(fields)]
+    # Per field, decided once (not per value): its offset, name, decoder, spread, and
+    # whether a task without it still gets the column.
+    plan = [(j, f, field_decoder(f), f in SPREAD_FIELDS,
+             f not in SPREAD_FIELDS and f not in CONTROL_FIELDS) for j, f in enumerate(fields)]
     out = []
     base = 0
     for i, key in enumerate(keys):
         rec: dict[str, Any] = {}
-        for j, field, is_text, spread in plan:
+        for j, field, decode, spread, always in plan:
             raw = values[base + j]
             if raw is None:
-                if not spread:
-                    rec.setdefault(field, None)  # a requested field is always a column
+                if always:
+                    rec.setdefault(field, None)  # a requested field is a column
                 continue
-            value = raw.decode() if is_text else loads(raw)
+            value = decode(raw)
             if spread and isinstance(value, dict):
                 rec.update(value)
             else:

@@ -10,6 +10,10 @@ started anew, the old heartbeat learns it at its next beat ("stale"), ends its o
 worker and exits, touching nothing of the new incarnation; kill signals name the
 incarnation they are for. When the network vanished ("gone"), it just exits.
 
+It also enforces task timeouts with no controller: it wakes at the earliest deadline of
+the worker's running tasks (at the latest one period after the task started), marks the
+worker lost in the step that fails (or requeues) the task, and SIGKILLs the worker.
+
 Where Redis is comes in the environment (``config_environment``), never on the command
 line.
 """
@@ -25,7 +29,12 @@ from typing import Sequence
 
 from ._process import die_with_parent, kill_tree
 from .config import RedisConfig, config_environment, config_from_environment
+from .connection import connect
+from .keys import NetworkKeys
+from .layer import Epoch
 from .registry import WorkerRegistry
+from .scripts import Scripts
+from .store import TaskStore
 from .waiting import block_slices
 
 
@@ -49,9 +58,10 @@ def start_heartbeat(network_id: str, worker_id: str, incarnation: str, epoch: st
 class Heartbeat:
     """The heartbeat of one incarnation of a worker (the worker process is our parent)."""
 
-    def __init__(self, registry: WorkerRegistry, worker_id: str, incarnation: str,
-                 worker_pid: int, period: float, expire: float) -> None:
+    def __init__(self, registry: WorkerRegistry, store: TaskStore, worker_id: str,
+                 incarnation: str, worker_pid: int, period: float, expire: float) -> None:
         self.registry = registry
+        self.store = store
         self.worker_id = worker_id
         self.incarnation = incarnation
         self.worker_pid = worker_pid
@@ -59,20 +69,26 @@ class Heartbeat:
         self.expire = expire
 
     def run(self) -> int:
-        """Beat until the worker dies, a kill signal for it comes, or it is replaced."""
+        """Beat until the worker dies, a kill signal for it comes, a task of it runs past
+        its timeout, or it is replaced."""
         status = "ok"
         try:
             while status == "ok" and self._worker_alive():
                 status = self._beat()
                 if status == "ok":
-                    status = self._wait_for_kill()
+                    status = self._enforce_timeouts()
+                if status != "ok":
+                    break
+                status = self._wait_for_kill(self._until_next_deadline())
+            if status == "timed out":
+                kill_tree(self.worker_pid)
             if status == "stale":
                 # this incarnation was found lost and its id started anew: end it, and
                 # touch nothing of the new one
                 kill_tree(self.worker_pid)
             return 0
         finally:
-            if status in ("ok", "killed"):  # the worker is gone: the controller sees it at once
+            if status in ("ok", "killed", "timed out"):  # the controller sees it at once
                 self._forget()
 
     def _worker_alive(self) -> bool:
@@ -81,12 +97,31 @@ class Heartbeat:
     def _beat(self) -> str:
         return self.registry.heartbeat("beat", self.worker_id, self.incarnation, self.expire)
 
-    def _wait_for_kill(self) -> str:
-        """Block on the kill channel for one period, in short blocks (one BLPOP longer
+    def _enforce_timeouts(self) -> str:
+        """"timed out" when a task of the worker runs past its deadline: the worker is
+        marked lost now, in the step that fails (or requeues) the task."""
+        due = self.store.next_deadline(self.worker_id)
+        if due is None or due[1] > 0:
+            return "ok"
+        key = due[0]
+        raw = self.store.read_hashes([key], ["timeout"])[0][0]
+        if raw is None:
+            return "ok"
+        settled = self.store.stop_timed_out(self.worker_id, key, float(raw), self.incarnation)
+        return "ok" if settled is None else "timed out"
+
+    def _until_next_deadline(self) -> float:
+        """How long to wait for a kill signal: one period, or less when a task's deadline
+        comes first."""
+        due = self.store.next_deadline(self.worker_id)
+        return self.period if due is None or due[1] <= 0 else min(self.period, due[1])
+
+    def _wait_for_kill(self, seconds: float) -> str:
+        """Block on the kill channel for ``seconds``, in short blocks (one BLPOP longer
         than the client's socket timeout would time out and be retried, and the key never
         refreshed), checking between them that the worker lives. Returns "ok" to go on,
         "killed", or what a beat says when a signal for another incarnation came."""
-        for block in block_slices(self.period):
+        for block in block_slices(seconds):
             target = self.registry.wait_for_kill(self.worker_id, block)
             if target == self.incarnation:
                 kill_tree(self.worker_pid)
@@ -116,13 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         print("rush.heartbeat: RUSH_REDIS_URL is not set", file=sys.stderr)
         return 2
-    registry = WorkerRegistry.connect(network_id, config)
-    registry.shared_epoch.value = epoch
+    client = connect(config)
+    keys, scripts, shared = NetworkKeys(network_id), Scripts(client), Epoch(epoch)
+    registry = WorkerRegistry(client, keys, scripts, config)
+    store = TaskStore(client, keys, scripts, config)
+    registry.shared_epoch = store.shared_epoch = shared
     try:
-        return Heartbeat(registry, worker_id, incarnation, int(pid), float(period),
+        return Heartbeat(registry, store, worker_id, incarnation, int(pid), float(period),
                          float(expire)).run()
     finally:
-        registry.close()
+        client.close()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ key                            type     holds
 ``P pending:<wid>``            list     a task between a worker's pop and its claim
 ``P epoch``                    string   a token made when the network was made: if it
                                         changes or vanishes, the network is gone
+``P queue:<wid>``              list     a worker's own queue (priority tasks), served
+                                        before the shared queue
+``P priority``                 set      every task key waiting in a worker's own queue
+``P deadlines:<wid>``          zset     running tasks of a worker that have a timeout ->
+                                        deadline (Redis time, s); may keep entries of
+                                        tasks that moved on (check ``running``)
+``P terminate_on_idle``        string   set: workers leave once the queues are empty
 ``P worker_states``            hash     worker id -> state
 ``P incarnations``             hash     worker id -> token of its current start
 ``P worker:<wid>``             hash     a worker's registration (pid, hostname, ...)
@@ -39,7 +46,9 @@ key                            type     holds
 
 Lua scripts get fixed keys through KEYS, and build the per-task and per-worker keys
 from the prefixes above (``task_prefix``, ``worker_prefix``, ``pending_prefix``,
-``worker_running_prefix``), passed in ARGV.
+``worker_running_prefix``, ``own_queue_prefix``, ``deadlines_prefix``), passed in ARGV.
+Task fields that scripts read are stored as text: ``worker_id``, and the numbers
+``timeout``, ``max_retries`` and ``attempts`` (see ``serialization.TEXT_FIELDS``).
 
 Every key is reachable from the fixed keys: task hashes from ``tasks`` and ``hashes``,
 per-worker keys from the worker ids in ``worker_states`` and ``worker_start_args``,
@@ -63,6 +72,7 @@ class NetworkKeys:
         "task_prefix", "worker_running_prefix", "pending_prefix", "worker_states",
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
         "hashes", "start_args_ids", "trash", "epoch", "incarnations",
+        "own_queue_prefix", "priority", "deadlines_prefix", "terminate_on_idle",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -87,6 +97,10 @@ class NetworkKeys:
         self.hashes = p + "hashes"
         self.start_args_ids = p + "start_args_ids"
         self.trash = p + "trash"
+        self.own_queue_prefix = p + "queue:"
+        self.priority = p + "priority"
+        self.deadlines_prefix = p + "deadlines:"
+        self.terminate_on_idle = p + "terminate_on_idle"
 
     def task(self, key: str) -> str:
         """Hash holding the fields of task ``key``."""
@@ -103,6 +117,14 @@ class NetworkKeys:
     def pending(self, worker_id: str) -> str:
         """List holding a task between a worker's pop and its claim."""
         return self.pending_prefix + worker_id
+
+    def own_queue(self, worker_id: str) -> str:
+        """A worker's own queue of priority tasks."""
+        return self.own_queue_prefix + worker_id
+
+    def deadlines(self, worker_id: str) -> str:
+        """Deadlines of the worker's running tasks that have a timeout."""
+        return self.deadlines_prefix + worker_id
 
     def heartbeat(self, worker_id: str) -> str:
         """Key kept alive (with an expiry) by the worker's heartbeat process."""
@@ -141,7 +163,7 @@ class NetworkKeys:
     def task_data_keys(self) -> list[str]:
         """The fixed keys holding task data (``reset(workers=False)`` empties them)."""
         return [self.all_tasks, self.queued, self.running, self.finished, self.failed,
-                self.hashes]
+                self.hashes, self.priority, self.terminate_on_idle]
 
     def fixed_keys(self) -> list[str]:
         """Every fixed key of the network."""
@@ -150,7 +172,8 @@ class NetworkKeys:
 
     def worker_task_prefixes(self) -> list[str]:
         """Prefixes (``+ worker id``) of the per-worker keys holding task data."""
-        return [self.pending_prefix, self.worker_running_prefix]
+        return [self.pending_prefix, self.worker_running_prefix, self.own_queue_prefix,
+                self.deadlines_prefix]
 
     def worker_prefixes(self) -> list[str]:
         """Prefixes (``+ worker id``) of every per-worker key."""

@@ -22,9 +22,11 @@ LOG_COLUMNS = ("worker_id", "level", "timestamp", "logger", "caller", "msg")
 class RedisLogHandler(logging.Handler):
     """Pushes JSON records (level, timestamp, logger, caller, msg) to a worker's log.
 
-    Records are buffered until ``buffer_size`` accumulate; an ERROR or worse, ``flush()``
-    and ``close()`` push at once. ``buffer_size=0`` pushes every record. ``push`` writes
-    a batch of records (``WorkerRegistry.push_logs`` bound to the worker).
+    As the R package's appender: the buffer holds ``buffer_size`` records, and they are
+    pushed together with record ``buffer_size + 1`` when it arrives; an ERROR or worse,
+    ``flush()`` and ``close()`` (at the worker's exit) push at once. ``buffer_size=0``
+    pushes every record. ``push`` writes a batch of records (``WorkerRegistry.push_logs``
+    bound to the worker).
     """
 
     def __init__(self, push: Callable[[list[str]], None], buffer_size: int = 0) -> None:
@@ -39,7 +41,7 @@ class RedisLogHandler(logging.Handler):
                 "level": record.levelname.lower(), "timestamp": record.created,
                 "logger": record.name, "caller": f"{record.funcName} ({record.filename}:{record.lineno})",
                 "msg": record.getMessage()}, default=str))
-            if len(self._buffer) >= max(1, self._buffer_size) or record.levelno >= logging.ERROR:
+            if len(self._buffer) > self._buffer_size or record.levelno >= logging.ERROR:
                 self.flush()
         except Exception:
             self.handleError(record)

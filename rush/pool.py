@@ -23,7 +23,6 @@ from ._process import kill
 from .config import RedisConfig
 from .launchers import local, remote, script
 from .registry import WorkerRegistry
-from .serialization import dumps
 from .start_args import place
 from .states import KILLED_MESSAGE, LOST_MESSAGE, WorkerState
 from .store import TaskStore
@@ -123,9 +122,9 @@ class WorkerPool:
             logger.warning("starting %d remote worker(s) with %d already running on an engine "
                            "with %d slot(s): the rest wait until a slot frees up", n, busy, available)
 
-    def script_command(self, options: WorkerOptions) -> str:
+    def script_command(self, options: WorkerOptions, python: str = "python") -> str:
         """The shell command of a script worker (logged with the password redacted)."""
-        command, redacted = script.worker_command(self.network_id, self.config, options)
+        command, redacted = script.worker_command(self.network_id, self.config, options, python)
         logger.info("worker script: %s", redacted)
         return command
 
@@ -159,17 +158,22 @@ class WorkerPool:
         and pending tasks fail."""
         states = self.registry.states()
         ids = self._running_among(worker_ids, states)
-        condition = dumps({"message": KILLED_MESSAGE})
+        condition = {"message": KILLED_MESSAGE}
         for worker_id in ids:
             # mark killed first: from now on Redis refuses the worker's writes, so a kill
             # that takes a moment to land cannot leave a task stuck in running
             self.store.stop_worker(worker_id, WorkerState.KILLED, condition)
-        self.registry.send_kill(ids)
-        for worker_id in ids:
-            self._kill_handle(worker_id)
+        self._stop_processes(ids)
         for worker_id in ids:
             if worker_id not in states:
                 self._record_killed_unregistered(worker_id, condition)
+
+    def _stop_processes(self, worker_ids: Sequence[str]) -> None:
+        """Kill the processes of workers already marked stopped: the kill channel (read by
+        a heartbeat), then the process handle or the engine."""
+        self.registry.send_kill(worker_ids)
+        for worker_id in worker_ids:
+            self._kill_handle(worker_id)
 
     def _running_among(self, worker_ids: Sequence[str] | None, states: dict[str, str]) -> list[str]:
         """The running workers among ``worker_ids`` (``None``: all), including those this
@@ -192,7 +196,7 @@ class WorkerPool:
         a kill right after a start must reach them too."""
         return [w for w in self._launches if w not in states and not self._handle_dead(w)]
 
-    def _record_killed_unregistered(self, worker_id: str, condition: bytes) -> None:
+    def _record_killed_unregistered(self, worker_id: str, condition: dict) -> None:
         """A worker killed while it was starting (its process is gone now): it may have
         registered in between (then stop it like the others), else record it killed."""
         if self.store.stop_worker(worker_id, WorkerState.KILLED, condition) is None:
@@ -212,28 +216,49 @@ class WorkerPool:
     # -- lost workers --------------------------------------------------------------
 
     def detect_lost(self, restart_local_workers: bool) -> list[str]:
-        """Mark running workers that died lost and fail their tasks; returns their ids."""
-        running = {r["worker_id"]: r for r in self.registry.info() if r["state"] == _RUNNING}
-        dead = [w for w in running if self._handle_dead(w)]
-        watched = [w for w, r in running.items() if r["heartbeat"] and w not in dead]
+        """Mark running workers that died, or whose task ran past its timeout (killing
+        them), lost and settle their tasks; returns their ids. ``restart_local_workers``
+        also restarts this controller's local workers that were already lost (their own
+        crash, their heartbeat's timeout) once their process has ended."""
+        info = self.registry.info()
+        running = {r["worker_id"]: r for r in info if r["state"] == _RUNNING}
+        lost = self._stop_timed_out(list(running))
+        dead = [w for w in running if w not in lost and self._handle_dead(w)]
+        watched = [w for w, r in running.items() if r["heartbeat"] and w not in dead + lost]
         alive = self.registry.heartbeats_alive(watched)
         dead += [w for w, ok in zip(watched, alive) if not ok]
-        condition = dumps({"message": LOST_MESSAGE})
-        lost = [w for w in dead
-                if self.store.stop_worker(w, WorkerState.LOST, condition) is not None]
-        for worker_id in lost:
-            tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
-            logger.warning("worker %s is lost%s", worker_id,
-                           f"; its stderr ends with:\n{tail}" if tail else "")
+        condition = {"message": LOST_MESSAGE}
+        for worker_id in dead:
+            if self.store.stop_worker(worker_id, WorkerState.LOST, condition) is not None:
+                lost.append(worker_id)
+                tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
+                logger.warning("worker %s is lost%s", worker_id,
+                               f"; its stderr ends with:\n{tail}" if tail else "")
         stranded = self.store.sweep_pending(condition)
-        if stranded:
-            logger.warning("failed %d task(s) left pending by stopped workers: %s",
-                           len(stranded), ", ".join(stranded))
+        if stranded.failed or stranded.requeued:
+            logger.warning("settled %d task(s) left pending by stopped workers (failed: %s; "
+                           "back in the queue: %s)", len(stranded.failed) + len(stranded.requeued),
+                           ", ".join(stranded.failed), ", ".join(stranded.requeued))
         if restart_local_workers:
-            to_restart = [w for w in lost if self._launch_kind(w) == "local"]
+            ended = [r["worker_id"] for r in info if r["state"] == WorkerState.LOST.value
+                     and self._handle_dead(r["worker_id"])]
+            to_restart = [w for w in dict.fromkeys(lost + ended) if self._launch_kind(w) == "local"]
             if to_restart:
                 self.restart(to_restart)
         return lost
+
+    def _stop_timed_out(self, running: Sequence[str]) -> list[str]:
+        """Mark lost and kill the workers whose task runs past its timeout; their ids."""
+        stopped = []
+        for worker_id, key, timeout in self.store.timed_out(running):
+            if worker_id in stopped:
+                continue
+            if self.store.stop_timed_out(worker_id, key, timeout) is not None:
+                stopped.append(worker_id)
+                logger.warning("worker %s is lost: task %s ran past its timeout of %g s; "
+                               "killing it", worker_id, key, timeout)
+        self._stop_processes(stopped)
+        return stopped
 
     def _future_error(self, worker_id: str) -> str:
         future = self.futures.get(worker_id)

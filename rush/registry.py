@@ -1,6 +1,7 @@
 """The worker registry: the one layer through which the worker records of a network are
 read and written: registrations, states, terminate flags, kill channels, heartbeats,
-launch tokens, start arguments and logs."""
+launch tokens, start arguments and logs; and the server settings a controller shows
+(INFO, the snapshot schedule)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class WorkerRegistry(NetworkLayer):
     """Reads and writes the worker records of one network.
 
     Invariants: a worker's state changes only from ``running`` (first writer wins: a
-    worker ending normally cannot overwrite ``killed`` or ``lost``); a worker with a
+    worker ending normally cannot overwrite ``killed`` or ``lost``), and the step that
+    changes it empties the worker's own queue into the shared one; a worker with a
     heartbeat has its key set in the same step that registers it, so no sweep sees it
     without one; a launch token is consumed at most once.
     """
@@ -99,11 +101,15 @@ class WorkerRegistry(NetworkLayer):
         pipe.execute()
 
     def set_terminated(self, worker_id: str, incarnation: str = "") -> bool:
-        """Running -> terminated (only in ``incarnation``, when given); a killed or lost
-        worker stays so. True if it changed."""
-        return bool(self._script("set_worker_state", [self.keys.worker_states, self.keys.incarnations],
-                                 [worker_id, incarnation, WorkerState.RUNNING.value,
-                                  WorkerState.TERMINATED.value, self.keys.events]))
+        """Running -> terminated (only in ``incarnation``, when given), the tasks in its
+        own queue going to the shared queue; a killed or lost worker stays so. True if it
+        changed."""
+        k = self.keys
+        return bool(self._script(
+            "set_worker_state",
+            [k.worker_states, k.incarnations, k.own_queue(worker_id), k.queued, k.priority],
+            [worker_id, incarnation, WorkerState.RUNNING.value, WorkerState.TERMINATED.value,
+             k.events]))
 
     def request_terminate(self, worker_ids: Sequence[str]) -> None:
         """Raise the terminate flag of these workers (read by ``RushWorker.terminated``)."""
@@ -217,3 +223,27 @@ class WorkerRegistry(NetworkLayer):
                 # declares the restarting worker lost (and restarts it again, and again)
                 pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
             pipe.execute()
+
+    # -- the server ----------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        """The server's ``INFO``."""
+        return dict(self.client.info())
+
+    def snapshot_schedule(self) -> str:
+        """The server's ``save`` setting ("" = no snapshots)."""
+        return decode(self._config_get("save"))
+
+    def set_snapshot_schedule(self, schedule: str) -> None:
+        """Set the server's ``save`` setting."""
+        try:
+            self.client.config_set("save", schedule)
+        except redis.exceptions.ResponseError as e:
+            raise RushError(f"Redis refused CONFIG SET save {schedule!r}: {e} (managed Redis "
+                            "services often disable CONFIG; set the schedule there)") from None
+
+    def _config_get(self, name: str) -> str | bytes:
+        try:
+            return self.client.config_get(name).get(name, "")
+        except redis.exceptions.ResponseError as e:
+            raise RushError(f"Redis refused CONFIG GET {name}: {e}") from None

@@ -14,7 +14,8 @@ import redis
 
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker", "empty_queue",
                 "read_tasks", "worker_info", "trash_keys", "empty_trash", "set_worker_state",
-                "sweep_pending", "register_worker", "heartbeat", "send_kill")
+                "sweep_pending", "register_worker", "heartbeat", "send_kill",
+                "create_priority_tasks", "timed_out")
 
 
 def _load_sources() -> dict[str, str]:

@@ -33,3 +33,7 @@ KILLED_MESSAGE = "Worker was killed"
 LOST_MESSAGE = "Worker has crashed or was killed"
 #: Message of the tasks moved to failed by empty_queue().
 REMOVED_MESSAGE = "Removed from queue"
+#: Message of a task stopped for running past its timeout (``timeout`` in seconds).
+TIMEOUT_MESSAGE = "Task timed out after {timeout:g} s"
+#: Message of a task with retries that failed on its last attempt.
+RETRIES_MESSAGE = "Task failed after {attempts} attempts: {message}"

@@ -10,8 +10,8 @@ from typing import Any, NamedTuple, Sequence
 from .connection import translate_errors
 from .errors import RushValueTooLargeError
 from .layer import NetworkLayer, decode
-from .states import TaskState, WorkerState
-from .waiting import block_slices
+from .serialization import dumps, placeholder_template
+from .states import LOST_MESSAGE, RETRIES_MESSAGE, TIMEOUT_MESSAGE, TaskState, WorkerState
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
 _LIST_STATES = frozenset({TaskState.QUEUED, TaskState.FINISHED})
@@ -26,6 +26,8 @@ REDIS_MAX_VALUE_BYTES = 512 * _MIB
 #: request size that keeps the server's query buffer small.
 MAX_CALL_ARGS = 200_000
 MAX_CALL_BYTES = 64 * _MIB
+#: Where the number of attempts goes in the condition of a task that used its last one.
+ATTEMPTS_PLACEHOLDER = "{attempts}"
 #: Members a reset frees per call (each with a few keys): a few milliseconds of Redis.
 TRASH_SLICE = 1000
 
@@ -38,12 +40,34 @@ class WriteReply(NamedTuple):
 
 
 class Claim(NamedTuple):
-    """Reply of a pop: the task taken (``key`` None when there was none) and the worker's
-    terminate flag."""
+    """Reply of a pop: the task taken (``key`` None when there was none), the worker's
+    terminate flag, and (when there was none) whether the terminate-on-idle flag is set."""
 
     key: str | None
     values: list
     terminate: bool
+    idle: bool = False
+
+
+class Settled(NamedTuple):
+    """What a stop step did with the tasks a worker left: failed, or back in the queue
+    (retries left)."""
+
+    failed: list[str]
+    requeued: list[str]
+
+
+def _settled(reply: list) -> Settled:
+    return Settled([decode(k) for k in reply[0]], [decode(k) for k in reply[1]])
+
+
+def condition_args(condition: dict) -> list[bytes]:
+    """A stop step's condition, pickled, and its template for a task that used its last
+    attempt (``RETRIES_MESSAGE``, the number of attempts filled in by the script)."""
+    exhausted = {"message": RETRIES_MESSAGE.format(attempts=ATTEMPTS_PLACEHOLDER,
+                                                   message=condition.get("message", ""))}
+    exhausted.update((k, v) for k, v in condition.items() if k != "message")
+    return [dumps(condition), placeholder_template(exhausted, ATTEMPTS_PLACEHOLDER)]
 
 
 def _too_large(key: str, field: str, size: int, limit: int) -> RushValueTooLargeError:
@@ -61,9 +85,13 @@ class TaskStore(NetworkLayer):
 
     Invariants, whatever the callers do concurrently: every state change is one atomic
     step that moves a key only if it is still in its source (first writer wins), so a
-    task is in exactly one state collection, or for one round trip only in a worker's
-    pending list; a task's hash and its place in the collections appear together; a
-    worker that is not running writes nothing (``WorkerStoppedError``).
+    task is in exactly one state collection, or in the own queue of a running worker
+    (state queued), or for one round trip only in a worker's pending list; a task's hash
+    and its place in the collections appear together; a worker that is not running (in
+    its incarnation) writes nothing (``WorkerStoppedError``), and a worker's step sent
+    twice runs once; the step that stops a worker settles every task it leaves (failed,
+    or back in the queue while it has retries left: a task is handed out at most
+    ``max_retries + 1`` times).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -159,21 +187,49 @@ class TaskStore(NetworkLayer):
             n_bytes += size
         return chunks
 
+    def create_priority(self, keys: Sequence[str], targets: Sequence[str],
+                        fields: Sequence[str], rows: Sequence[Row]) -> list[str]:
+        """Create queued tasks, each in the own queue of the worker in ``targets`` while it
+        runs, else in the shared queue; returns the keys that went to the shared queue."""
+        k = self.keys
+        args: list = [_RUNNING, k.own_queue_prefix, k.task_prefix, self.epoch, len(fields),
+                      *fields]
+        for key, target, row in zip(keys, targets, rows):
+            args.append(key)
+            args.append(target)
+            args.extend(row)
+        shared = self._script("create_priority_tasks",
+                              [k.all_tasks, k.queued, k.worker_states, k.priority, k.epoch], args)
+        return [decode(x) for x in shared]
+
+    def set_terminate_on_idle(self) -> None:
+        """Tell the workers to leave once the queues are empty (``terminated_on_idle``)."""
+        self.client.set(self.keys.terminate_on_idle, 1)
+
+    def idle(self, worker_id: str) -> bool:
+        """Whether the terminate-on-idle flag is set and the shared queue and the worker's
+        own queue are empty (one round trip)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.exists(self.keys.terminate_on_idle)
+        pipe.llen(self.keys.queued)
+        pipe.llen(self.keys.own_queue(worker_id))
+        flag, shared, own = pipe.execute()
+        return bool(flag) and shared == 0 and own == 0
+
     def pop(self, worker_id: str, incarnation: str, fields: Sequence[str], step: str = ""
             ) -> Claim:
-        """Move the task in the worker's pending list, else the oldest queued task, to
-        running for the worker."""
+        """Move a task to running for the worker: the one in its pending list, else the
+        oldest of its own queue, else of the shared queue."""
         return self._claim(worker_id, incarnation, fields, step, pending_only=False)
 
-    def pop_to_pending(self, worker_id: str, timeout: float) -> str | None:
-        """Block up to ``timeout`` s for a queued task and move it to the worker's pending
-        list (a resent BLMOVE may move a second one there: the next claim takes it)."""
-        for block in block_slices(timeout):  # short blocks: see MAX_BLOCK_SECONDS
-            key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id),
-                                     block, "LEFT", "RIGHT")  # type: ignore[arg-type]  # float s
-            if key is not None:
-                return decode(key)  # type: ignore[arg-type]  # BLMOVE replies bytes
-        return None
+    def pop_to_pending(self, worker_id: str, block: float) -> str | None:
+        """Block up to ``block`` s (keep it under the socket timeout: see
+        ``waiting.MAX_BLOCK_SECONDS``) for a task of the shared queue and move it to the
+        worker's pending list (a resent BLMOVE may move a second one there: the next claim
+        takes it)."""
+        key = self.client.blmove(self.keys.queued, self.keys.pending(worker_id),
+                                 block, "LEFT", "RIGHT")  # type: ignore[arg-type]  # float s
+        return None if key is None else decode(key)  # type: ignore[arg-type]  # bytes
 
     def claim_pending(self, worker_id: str, incarnation: str, fields: Sequence[str],
                       step: str = "") -> Claim:
@@ -183,37 +239,81 @@ class TaskStore(NetworkLayer):
     def _claim(self, worker_id: str, incarnation: str, fields: Sequence[str], step: str,
                pending_only: bool) -> Claim:
         k = self.keys
-        terminate, task = self._script(
+        reply = self._script(
             "claim_task",
             [k.pending(worker_id), k.queued, k.running, k.worker_states, k.incarnations,
-             k.epoch, k.terminate, k.worker_running(worker_id), k.step(worker_id)],
+             k.epoch, k.terminate, k.worker_running(worker_id), k.step(worker_id),
+             k.own_queue(worker_id), k.priority, k.deadlines(worker_id), k.terminate_on_idle],
             [worker_id, incarnation, _RUNNING, self.epoch, step, k.task_prefix,
              "1" if pending_only else "", *fields])
+        task = reply[1]
         if not task:
-            return Claim(None, [], bool(terminate))
-        return Claim(decode(task[0]), task[1:], bool(terminate))
+            return Claim(None, [], bool(reply[0]), bool(reply[2]))
+        return Claim(decode(task[0]), task[1:], bool(reply[0]))
 
-    def stop_worker(self, worker_id: str, state: WorkerState, condition: bytes,
-                    incarnation: str = "") -> list[str] | None:
-        """Mark a running worker ``state`` (killed/lost) and fail its running and pending
-        tasks with ``condition``; with ``incarnation``, only if that start of the id runs.
-        ``None`` when the worker was not running."""
+    def stop_worker(self, worker_id: str, state: WorkerState, condition: dict,
+                    incarnation: str = "", timed_out: tuple[str, dict] | None = None
+                    ) -> Settled | None:
+        """Mark a running worker ``state`` (killed/lost) and settle its running and pending
+        tasks: each fails with ``condition``, or goes back to the queue while it has
+        retries left; its own queue goes to the shared queue. With ``incarnation``, only if
+        that start of the id runs. ``None`` when the worker was not running.
+
+        ``timed_out=(key, condition)``: stop the worker only if task ``key`` still runs on
+        it past its deadline (else ``None``), and settle that task with its own condition.
+        """
         k = self.keys
-        failed = self._script(
+        key, own = timed_out if timed_out is not None else ("", {})
+        reply = self._script(
             "stop_worker",
             [k.worker_states, k.incarnations, k.running, k.failed, k.pending(worker_id),
-             k.worker_running(worker_id)],
-            [worker_id, incarnation, _RUNNING, WorkerState(state).value, condition,
-             k.task_prefix, k.events])
-        return None if failed is None else [decode(x) for x in failed]
+             k.worker_running(worker_id), k.queued, k.own_queue(worker_id), k.priority,
+             k.deadlines(worker_id)],
+            [worker_id, incarnation, _RUNNING, WorkerState(state).value, k.task_prefix,
+             k.events, ATTEMPTS_PLACEHOLDER, *condition_args(condition), key,
+             *(condition_args(own) if key else ["", ""])])
+        return None if reply is None else _settled(reply)
 
-    def sweep_pending(self, condition: bytes) -> list[str]:
-        """Fail the tasks left in pending lists of workers that no longer run."""
+    def stop_timed_out(self, worker_id: str, key: str, timeout: float, incarnation: str = ""
+                       ) -> Settled | None:
+        """Mark ``worker_id`` lost if task ``key`` still runs on it past its deadline: the
+        task fails with ``TIMEOUT_MESSAGE`` (or is retried), the worker's other tasks as
+        for any lost worker. ``None`` when nothing changed."""
+        condition = {"message": TIMEOUT_MESSAGE.format(timeout=timeout)}
+        return self.stop_worker(worker_id, WorkerState.LOST, {"message": LOST_MESSAGE},
+                                incarnation, timed_out=(key, condition))
+
+    def timed_out(self, worker_ids: Sequence[str]) -> list[tuple[str, str, float]]:
+        """``(worker id, task key, timeout)`` of the tasks of these workers that run past
+        their deadline."""
+        if not worker_ids:
+            return []
         k = self.keys
-        failed = self._script("sweep_pending", [k.worker_states, k.failed, k.epoch],
-                              [_RUNNING, k.pending_prefix, condition, k.task_prefix, k.events,
-                               self.epoch])
-        return [decode(x) for x in failed]
+        flat = self._script("timed_out", [k.running],
+                            [k.deadlines_prefix, k.task_prefix, *worker_ids])
+        return [(decode(flat[i]), decode(flat[i + 1]), float(flat[i + 2]))
+                for i in range(0, len(flat), 3)]
+
+    def next_deadline(self, worker_id: str) -> tuple[str, float] | None:
+        """The earliest deadline among the worker's tasks with a timeout: ``(task key,
+        seconds from now)`` (by Redis's clock), or ``None``."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrange(self.keys.deadlines(worker_id), 0, 0, withscores=True)
+        pipe.time()
+        first, (seconds, micros) = pipe.execute()
+        if not first:
+            return None
+        key, deadline = first[0]
+        return decode(key), deadline - (seconds + micros / 1e6)
+
+    def sweep_pending(self, condition: dict) -> Settled:
+        """Settle the tasks left in pending lists of workers that no longer run (fail, or
+        back to the queue while they have retries left)."""
+        k = self.keys
+        reply = self._script("sweep_pending", [k.worker_states, k.failed, k.queued, k.epoch],
+                             [_RUNNING, k.pending_prefix, k.task_prefix, k.events,
+                              ATTEMPTS_PLACEHOLDER, *condition_args(condition), self.epoch])
+        return _settled(reply)
 
     def empty_queue(self, condition: bytes) -> list[str]:
         """Move every queued task to failed with ``condition``."""
@@ -272,15 +372,34 @@ class TaskStore(NetworkLayer):
     # -- reads ---------------------------------------------------------------------
 
     def read(self, states: Sequence[TaskState], fields: Sequence[str], start: int = 0,
-             stop: int = -1) -> tuple[list[str], list[int], list, list[str]]:
+             stop: int = -1, own_queues: bool = False
+             ) -> tuple[list[str], list[int], list, list[str]]:
         """Keys and field values of the tasks in ``states``, one consistent snapshot.
 
         Returns ``(keys, count per state, flat values, vanished keys)``; ``start``/``stop``
-        slice list collections (queued, finished, all).
+        slice list collections (queued, finished, all). With ``own_queues`` the tasks
+        waiting in workers' own queues count as queued (right after the shared queue's).
         """
-        kinds = "".join("l" if s in _LIST_STATES else "s" for s in states)
+        kinds = ["l" if s in _LIST_STATES else "s" for s in states]
         colls = [self.collection(s) for s in states]
-        return self._read(colls, kinds, fields, start, stop)
+        at = list(states).index(TaskState.QUEUED) + 1 if own_queues and TaskState.QUEUED in states else 0
+        if at:  # the own queues' set right after the shared queue
+            kinds.insert(at, "s")
+            colls.insert(at, self.keys.priority)
+        keys, counts, values, vanished = self._read(colls, "".join(kinds), fields, start, stop)
+        if at:
+            counts[at - 1] += counts.pop(at)
+        return keys, counts, values, vanished
+
+    def read_own_queues(self, fields: Sequence[str]) -> tuple[list[str], list, list[str]]:
+        """Keys and field values of the tasks waiting in workers' own queues, and the
+        vanished keys."""
+        keys, _, values, vanished = self._read([self.keys.priority], "s", fields, 0, -1)
+        return keys, values, vanished
+
+    def count_own_queues(self) -> int:
+        """Number of tasks waiting in workers' own queues."""
+        return self._one(lambda c: c.scard(self.keys.priority))
 
     def read_all(self, fields: Sequence[str], start: int = 0, stop: int = -1
                  ) -> tuple[list[str], list[int], list, list[str]]:
@@ -301,8 +420,10 @@ class TaskStore(NetworkLayer):
             pipe.hmget(self.keys.task(key), list(fields))
         return self._run(pipe)
 
-    def keys_in(self, states: Sequence[TaskState]) -> dict[str, list[str]]:
-        """Keys per state, one consistent snapshot (MULTI)."""
+    def keys_in(self, states: Sequence[TaskState], own_queues: bool = False
+                ) -> dict[str, list[str]]:
+        """Keys per state, one consistent snapshot (MULTI). With ``own_queues`` the tasks
+        waiting in workers' own queues count as queued."""
         pipe = self.client.pipeline(transaction=True)
         for state in states:
             coll = self.collection(state)
@@ -310,8 +431,13 @@ class TaskStore(NetworkLayer):
                 pipe.lrange(coll, 0, -1)
             else:
                 pipe.smembers(coll)
+        if own_queues:
+            pipe.smembers(self.keys.priority)
         replies = self._run(pipe)
-        return {TaskState(s).value: [decode(k) for k in r] for s, r in zip(states, replies)}
+        out = {TaskState(s).value: [decode(k) for k in r] for s, r in zip(states, replies)}
+        if own_queues and TaskState.QUEUED.value in out:
+            out[TaskState.QUEUED.value] += [decode(k) for k in replies[-1]]
+        return out
 
     def all_keys(self) -> list[str]:
         """Every task key in creation order."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .logs import LEVELS
+from .seeds import check_seed
 
 
 def dict_list(name: str, value: Any) -> list[dict]:
@@ -92,6 +94,66 @@ def states_list(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...
     return states
 
 
+# -- task control ----------------------------------------------------------------------
+
+def per_task(name: str, value: Any, n: int, check: Callable[[str, Any], Any]) -> list:
+    """One value per task: a single value for all, or a list of ``n`` (length 1 repeats),
+    each passed through ``check``."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(items) not in (1, n):
+        raise ValueError(f"{name} has length {len(items)} but xss has length {n}")
+    checked = [check(name, item) for item in items]
+    return checked * n if len(checked) == 1 else checked
+
+
+def check_timeout(name: str, value: Any) -> float:
+    """A timeout: a finite number of seconds > 0."""
+    seconds = positive_number(name, value, allow_zero=False)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value}")
+    return seconds
+
+
+def check_retries(name: str, value: Any) -> int:
+    """A number of retries: an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def seed_list(value: Any, n: int) -> list[int]:
+    """Explicit task seeds: a list of ``n`` ints >= 0."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"seeds must be a list of ints, one per task, not {type(value).__name__}")
+    if len(value) != n:
+        raise ValueError(f"seeds has length {len(value)} but xss has length {n}")
+    return [check_seed("seeds", s) for s in value]
+
+
+def priority_list(value: Any, n: int) -> list[str]:
+    """Target workers of priority tasks: a list of ``n`` worker ids (``None``: the shared
+    queue), as stored ("" for ``None``)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"priority must be a list of worker ids, not {type(value).__name__}")
+    if len(value) != n:
+        raise ValueError(f"priority has length {len(value)} but xss has length {n}")
+    for item in value:
+        if item is not None and not isinstance(item, str):
+            raise TypeError(f"priority must hold worker ids (str) or None, found a "
+                            f"{type(item).__name__}")
+    return ["" if item is None else item for item in value]
+
+
+def value_list(name: str, value: Any) -> list:
+    """A field of ``write_hashes``: a list of values, one per task."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of values, one per task, not "
+                        f"{type(value).__name__}")
+    return list(value)
+
+
 # -- networks and workers ------------------------------------------------------------
 
 def check_network_id(network_id: Any) -> str:
@@ -174,3 +236,23 @@ def check_executor(executor: Any) -> Any:
         raise TypeError(f"executor must have a submit(fn, *args, **kwargs) method, "
                         f"got {type(executor).__name__}")
     return executor
+
+
+def check_schedule(schedule: Any) -> str:
+    """A Redis ``save`` schedule: pairs of ints "seconds changes" (a str or a list of
+    ints); "" or [] turns snapshots off."""
+    if isinstance(schedule, str):
+        parts = schedule.split()
+        if not all(p.isdigit() for p in parts):
+            raise ValueError(f"snapshot_schedule must hold whole numbers, got {schedule!r}")
+        numbers = [int(p) for p in parts]
+    elif isinstance(schedule, (list, tuple)):
+        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in schedule):
+            raise ValueError(f"snapshot_schedule must hold ints >= 0, got {schedule!r}")
+        numbers = list(schedule)
+    else:
+        raise TypeError("snapshot_schedule must be a str like '60 1000' or a list of ints")
+    if len(numbers) % 2:
+        raise ValueError("snapshot_schedule must hold pairs of 'seconds changes', got "
+                         f"{len(numbers)} number(s)")
+    return " ".join(str(x) for x in numbers)

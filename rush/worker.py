@@ -18,17 +18,20 @@ from .config import RedisConfig
 from .controller import Rush
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
-from .serialization import dumps, encode
+from .serialization import encode
 from .states import DEFAULT_CONDITION, TaskState, WorkerState
 from .store import Claim
 from .validation import (broadcast, check_heartbeat, dict_list, either, field_list, key_list,
                          matching, positive_number)
+from .waiting import block_slices
 from .worker_ids import new_worker_id
 
 logger = logging.getLogger("rush")
 
 #: How long the terminate flag reported by a task write stands for a fresh read.
 TERMINATE_HINT_SECONDS = 0.05
+#: Task fields a pop returns even when not asked for (only when the task has them).
+_POP_EXTRAS = ("seed",)
 
 
 class RushWorker(Rush):
@@ -60,6 +63,7 @@ class RushWorker(Rush):
         self.remote = bool(remote)
         self._heartbeat: subprocess.Popen | None = None
         self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
+        self._idle_hint = (False, float("-inf"))  # (terminate-on-idle, when a pop reported it)
         try:
             self._store.join()
             self.register()
@@ -83,9 +87,13 @@ class RushWorker(Rush):
                 self.config, self.heartbeat_period, self.heartbeat_expire)
 
     def _writer(self) -> tuple[str, str, str]:
-        """This worker, its incarnation, and a fresh step id (a resent call of the same
-        step is answered from Redis's record instead of running twice)."""
-        return self._worker_id, self._incarnation, f"{self._incarnation}.{next(self._steps)}"
+        """This worker, its incarnation, and a fresh step id."""
+        return self._worker_id, self._incarnation, self._step()
+
+    def _step(self) -> str:
+        """A fresh step id: a resent call of the same step is answered from Redis's
+        record instead of running twice."""
+        return f"{self._incarnation}.{next(self._steps)}"
 
     @property
     def heartbeat_pid(self) -> int | None:
@@ -134,6 +142,22 @@ class RushWorker(Rush):
         flag, state = self._registry.terminate_state(self._worker_id)
         return flag or state != WorkerState.RUNNING.value
 
+    @property
+    def terminated_on_idle(self) -> bool:
+        """True once tasks were pushed with ``terminate_workers=True`` and both the shared
+        queue and this worker's own queue are empty: what a queue loop reads,
+        ``while not worker.terminated_on_idle: task = worker.pop_task() ...``.
+
+        A ``pop_task`` reports it with its reply, so the first read after one (within
+        ``TERMINATE_HINT_SECONDS``) costs no round trip; a ``pop_task`` that finds no task
+        while the flag is set returns at once.
+        """
+        flag, seen = self._idle_hint
+        self._idle_hint = (flag, float("-inf"))  # a hint answers one read only
+        if time.monotonic() - seen < TERMINATE_HINT_SECONDS:
+            return flag
+        return self._store.idle(self._worker_id)
+
     def set_terminated(self) -> bool:
         """Record that this worker left its loop normally; False when it was stopped
         before (a killed or lost worker stays so)."""
@@ -141,8 +165,9 @@ class RushWorker(Rush):
 
     def set_lost(self, message: str) -> None:
         """Record that this worker's loop crashed: it becomes ``"lost"`` and its running
-        and pending tasks fail with ``message``, now (no sweep needed)."""
-        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps({"message": message}),
+        and pending tasks fail with ``message`` (or go back to the queue while they have
+        retries left), now (no sweep needed)."""
+        self._store.stop_worker(self._worker_id, WorkerState.LOST, {"message": message},
                                 self._incarnation)
 
     # -- tasks ---------------------------------------------------------------------
@@ -202,25 +227,48 @@ class RushWorker(Rush):
                            len(reply.skipped), frames.preview(reply.skipped))
 
     def pop_task(self, timeout: float = 1, fields: str | Sequence[str] = ("xs",)) -> dict | None:
-        """Take the oldest queued task and mark it running: ``{"key": ..., "xs": {...}}``.
+        """Take the next task and mark it running: ``{"key": ..., "xs": {...}}``, plus its
+        ``"seed"`` when it has one. Tasks in this worker's own queue (``push_priority_tasks``)
+        come before the shared queue.
 
-        Waits up to ``timeout`` seconds (blocking in Redis) for a task; ``None`` if none came.
-        Raises ``WorkerStoppedError`` once the worker was killed or declared lost.
+        Waits up to ``timeout`` seconds (blocking in Redis) for a task; ``None`` if none came,
+        or at once when the queues are empty and the workers were told to leave then
+        (``terminated_on_idle``). Raises ``WorkerStoppedError`` once the worker was killed or
+        declared lost.
         """
         names = field_list("fields", fields)
         positive_number("timeout", timeout)
-        wid, incarnation, step = self._writer()
-        claim = self._store.pop(wid, incarnation, names, step)
+        wanted = names + tuple(f for f in _POP_EXTRAS if f not in names)
+        claim = self._store.pop(self._worker_id, self._incarnation, wanted, self._step())
+        if claim.key is None and not claim.idle and timeout > 0:
+            claim = self._wait_for_task(wanted, timeout)
         seen = time.monotonic()
-        if claim.key is None and timeout > 0 and self._store.pop_to_pending(wid, timeout):
-            claim = self._store.claim_pending(wid, incarnation, names, self._writer()[2])
-            seen = time.monotonic()
         self._terminate_hint = (claim.terminate, seen)
-        return None if claim.key is None else _task(claim, names)
+        self._idle_hint = (claim.idle, seen)
+        return None if claim.key is None else _task(claim, wanted, len(names))
+
+    def _wait_for_task(self, fields: Sequence[str], timeout: float) -> Claim:
+        """Block up to ``timeout`` s for a task of the shared queue, in short slices; after
+        each empty slice, look at the own queue and the terminate-on-idle flag again (a
+        blocking move can watch one list only)."""
+        claim = Claim(None, [], False)
+        wid, incarnation = self._worker_id, self._incarnation
+        for block in block_slices(timeout):
+            if self._store.pop_to_pending(wid, block) is not None:
+                return self._store.claim_pending(wid, incarnation, fields, self._step())
+            claim = self._store.pop(wid, incarnation, fields, self._step())
+            if claim.key is not None or claim.idle:
+                return claim
+        return claim
 
 
-def _task(claim: Claim, names: Sequence[str]) -> dict[str, Any]:
+def _task(claim: Claim, names: Sequence[str], n_requested: int) -> dict[str, Any]:
+    """The popped task: the requested fields, then the extras the task has."""
     task: dict[str, Any] = {"key": claim.key}
-    for name, raw in zip(names, claim.values):
-        task[name] = None if raw is None else frames.decode_value(name, raw)
+    for i, (name, raw) in enumerate(zip(names, claim.values)):
+        if raw is None:
+            if i < n_requested:
+                task[name] = None
+        else:
+            task[name] = frames.decode_value(name, raw)
     return task

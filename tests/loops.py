@@ -203,3 +203,46 @@ def wl_slow_exit_on_sigterm(rush, pause: float = 0.05) -> None:
     """Random search that, told to stop with SIGTERM, takes its time to leave."""
     signal.signal(signal.SIGTERM, lambda *_: time.sleep(3))
     wl_random_search_terminate(rush, pause=pause)
+
+def evaluate(rush, task: dict, log_dir: str | None = None) -> None:
+    """Evaluate one popped task of the task-control tests, as its ``xs`` says: ``crash``
+    (SIGKILL this worker), ``raise`` (the loop raises), ``hang`` (block for good), ``sleep``
+    seconds, else finish. A crash first appends a line to ``<log_dir>/crashes``."""
+    xs = task["xs"]
+    if xs.get("crash") or xs.get("raise"):
+        if log_dir is not None:
+            with open(os.path.join(log_dir, "crashes"), "a") as f:
+                f.write(f"{rush.worker_id} {task['key']}\n")
+        if xs.get("crash"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"poison task {xs}")
+    if xs.get("hang"):
+        time.sleep(BLOCK_SECONDS)  # a task that never ends on its own
+    if xs.get("sleep"):
+        time.sleep(xs["sleep"])  # the task's own work
+    rush.finish_tasks(task["key"], yss=[{"y": xs.get("x", 0), "by": rush.worker_id}])
+
+
+def wl_task_queue(rush, log_dir: str | None = None) -> None:
+    """A queue loop of the task-control tests: pop and evaluate until the queue runs dry
+    after ``terminate_workers=True``, or until terminated."""
+    while not rush.terminated_on_idle and not rush.terminated:
+        task = rush.pop_task(timeout=0.5)
+        if task is not None:
+            evaluate(rush, task, log_dir)
+
+
+def wl_seeded_queue(rush) -> None:
+    """Evaluate each task with its seed: draws of ``random`` and numpy's global generator."""
+    import numpy as np
+
+    import rush as rush_package
+
+    while not rush.terminated_on_idle:
+        task = rush.pop_task(timeout=0.5)
+        if task is None:
+            continue
+        with rush_package.task_seed(task["seed"]):
+            y = random.random() + float(np.random.normal())
+        time.sleep(task["xs"].get("sleep", 0))  # the task's own work
+        rush.finish_tasks(task["key"], yss=[{"y": y}])

@@ -104,7 +104,7 @@ def test_push_results_is_finish_tasks(rsh, worker):
     keys = worker.push_running_tasks([{"x": 1}])
     worker.push_results(keys, [{"y": 1}], extra=[{"z": 2}])
     assert rsh.finished_tasks == keys
-    assert rsh.read_hash(keys[0], ["ys", "ys_extra"]) == {"y": 1, "z": 2}
+    assert rsh.read_hash(keys[0], ["ys", "ys_extra"]) == {"ys": {"y": 1}, "ys_extra": {"z": 2}}
 
 
 def test_finish_a_single_key(rsh, worker):
@@ -167,11 +167,11 @@ def test_finishing_what_is_not_running_changes_nothing(rsh, worker, caplog):
         assert len(warnings) == 2, label
         assert all(key in r.getMessage() for r in warnings), label
     # the first writer's values were not overwritten
-    assert rsh.read_hash(done, ["ys", "condition"]) == {"y": "first"}
-    assert rsh.read_hash(failed, ["ys", "condition"], flatten=False) == {
+    assert rsh.read_hash(done, ["ys", "condition"]) == {"ys": {"y": "first"}, "condition": None}
+    assert rsh.read_hash(failed, ["ys", "condition"]) == {
         "ys": None, "condition": {"message": "first"}}
-    assert rsh.read_hash(queued, ["ys", "condition"]) == {}
-    assert rsh.read_hash("no-such-task", ["ys", "condition"]) == {}
+    assert rsh.read_hash(queued, ["ys", "condition"]) == {"ys": None, "condition": None}
+    assert rsh.read_hash("no-such-task", ["ys", "condition"], flatten=True) == {}
 
 
 def test_a_mix_of_running_and_unknown_keys(rsh, worker, caplog):
@@ -199,7 +199,7 @@ def test_push_failed_tasks_default_condition(rsh):
     assert set(rsh.failed_tasks) == set(keys)
     assert rsh.fetch_failed_tasks()["condition"].tolist() == [{"message": "Task failed"}] * 2
     more = rsh.push_failed_tasks([{"x": 3}], xss_extra=[{"e": 1}], conditions=[{"message": "m"}])
-    assert rsh.read_hash(more[0], ["xs_extra", "condition"], flatten=False) == {
+    assert rsh.read_hash(more[0], ["xs_extra", "condition"]) == {
         "xs_extra": {"e": 1}, "condition": {"message": "m"}}
 
 
@@ -275,14 +275,15 @@ def test_write_and_read_hashes(rsh):
     assert rsh.read_hashes(keys, ["xs", "ys"], flatten=False) == [
         {"xs": {"a": 1}, "ys": {"b": 0}}, {"xs": {"a": 2}, "ys": {"b": 0}}]
     assert rsh.read_hashes(keys[0], "xs") == [{"a": 1}]
-    assert rsh.read_hash(keys[1], "xs") == {"a": 2}
-    assert rsh.read_hash(keys[1], ["xs", "condition"], flatten=False) == {"xs": {"a": 2},
+    assert rsh.read_hash(keys[1], "xs") == {"xs": {"a": 2}}
+    assert rsh.read_hash(keys[1], "xs", flatten=True) == {"a": 2}
+    assert rsh.read_hash(keys[1], ["xs", "condition"]) == {"xs": {"a": 2},
                                                                           "condition": None}
     # writing into existing hashes keeps the other fields
     assert rsh.write_hashes(keys, ys_extra=[{"c": 1}, {"c": 2}]) == keys
     assert rsh.read_hashes(keys, ["xs", "ys_extra"]) == [{"a": 1, "c": 1}, {"a": 2, "c": 2}]
     assert rsh.write_hashes(keys[0], xs=[{"a": 9}]) == [keys[0]]
-    assert rsh.read_hash(keys[0], "xs") == {"a": 9}
+    assert rsh.read_hash(keys[0], "xs") == {"xs": {"a": 9}}
     # hashes written by hand are not tasks of any state
     assert rsh.n_tasks == 0
 

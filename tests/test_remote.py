@@ -91,6 +91,19 @@ def test_kill_remote_worker_fails_its_task_and_kills_its_process(rsh, dask_clien
     assert rsh.detect_lost_workers() == []
 
 
+def test_the_heartbeat_of_a_remote_worker_times_out_its_task(rsh, dask_client):
+    key = rsh.push_tasks([{"x": 1}], timeouts=1)[0]
+    [worker_id] = rsh.start_remote_workers(wl_hold, n_workers=1, executor=dask_client,
+                                           heartbeat_period=0.5)
+    wait_until(lambda: rsh.n_running_tasks == 1, 60, message="the task running")
+    pid = int(rsh.worker_info["pid"][0])
+    # no controller call: the heartbeat finds the timeout and kills the engine's process
+    wait_until(lambda: rsh.is_failed_task(key), 30, message="the timeout")
+    assert rsh.fetch_failed_tasks()["condition"][0] == {"message": "Task timed out after 1 s"}
+    assert rsh.lost_worker_ids == [worker_id]
+    wait_until(lambda: not _alive(pid), 30, message="the worker process killed")
+
+
 def test_restart_remote_worker_after_the_engine_replaced_its_process(rsh, dask_client):
     [worker_id] = rsh.start_remote_workers(wl_pop_then_die, n_workers=1, executor=dask_client)
     rsh.push_tasks([{"x": 1}])

@@ -48,7 +48,7 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
     theirs = bystander.push_running_tasks([{"x": 4}, {"x": 5}])
     rsh.push_tasks([{"x": 6}])
 
-    failed = store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+    failed = store.stop_worker(victim.worker_id, "killed", KILLED).failed
     assert sorted(failed) == sorted(mine + [popped_key])
     assert rsh.worker_info.set_index("worker_id").loc[victim.worker_id, "state"] == "killed"
     assert rsh.killed_worker_ids == [victim.worker_id]
@@ -76,7 +76,7 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
     assert len(rush_warnings(caplog)) == 2
     assert rsh.tasks_with_state() == before
     assert rsh.n_tasks == n_tasks
-    assert rsh.read_hash(mine[0], "condition", flatten=False) == {"condition": KILLED}
+    assert rsh.read_hash(mine[0], "condition") == {"condition": KILLED}
     victim.set_terminated()
     assert rsh.killed_worker_ids == [victim.worker_id]  # a killed worker stays killed
 
@@ -89,10 +89,10 @@ def test_a_stopped_worker_writes_nothing(rsh, store, make_worker, caplog):
 def test_stop_sweep_is_idempotent(rsh, store, make_worker):
     victim = make_worker()
     keys = victim.push_running_tasks([{"x": 1}, {"x": 2}])
-    assert sorted(store.stop_worker(victim.worker_id, "killed", dumps(KILLED))) == sorted(keys)
+    assert sorted(store.stop_worker(victim.worker_id, "killed", KILLED).failed) == sorted(keys)
     snapshot = (rsh.tasks_with_state(), rsh.worker_info.to_dict("records"))
-    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "again"})) is None
-    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) is None
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "again"}) is None
+    assert store.stop_worker(victim.worker_id, "killed", KILLED) is None
     assert (rsh.tasks_with_state(), rsh.worker_info.to_dict("records")) == snapshot
     assert [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)] == [KILLED] * 2
     assert rsh.killed_worker_ids == [victim.worker_id] and rsh.lost_worker_ids == []
@@ -101,8 +101,8 @@ def test_stop_sweep_is_idempotent(rsh, store, make_worker):
 def test_stop_sweep_of_a_terminated_or_unknown_worker_does_nothing(rsh, store, make_worker):
     done = make_worker()
     done.set_terminated()
-    assert store.stop_worker(done.worker_id, "lost", dumps(KILLED)) is None
-    assert store.stop_worker("no-such-worker", "lost", dumps(KILLED)) is None
+    assert store.stop_worker(done.worker_id, "lost", KILLED) is None
+    assert store.stop_worker("no-such-worker", "lost", KILLED) is None
     assert rsh.terminated_worker_ids == [done.worker_id]
     assert rsh.worker_ids == [done.worker_id]
 
@@ -116,7 +116,7 @@ def test_two_sweeps_racing_change_the_worker_once(rsh, make_worker, config, netw
     def sweep(i: int):
         def run() -> None:
             results[i] = sweepers[i].stop_worker(
-                victim.worker_id, ("killed", "lost")[i], dumps({"message": f"sweep {i}"}))
+                victim.worker_id, ("killed", "lost")[i], {"message": f"sweep {i}"})
         return run
 
     try:
@@ -125,7 +125,7 @@ def test_two_sweeps_racing_change_the_worker_once(rsh, make_worker, config, netw
         for s in sweepers:
             s.close()
     winners = [r for r in results if r is not None]
-    assert len(winners) == 1 and sorted(winners[0]) == sorted(keys)
+    assert len(winners) == 1 and sorted(winners[0].failed) == sorted(keys)
     state = rsh.worker_info["state"].tolist()[0]
     message = {"killed": "sweep 0", "lost": "sweep 1"}[state]
     conditions = [h["condition"] for h in rsh.read_hashes(keys, "condition", flatten=False)]
@@ -143,7 +143,7 @@ def test_sweep_racing_the_worker_finishing(rsh, store, make_worker, config, netw
             victim.finish_tasks(key, [{"y": 1}])
 
     def sweep() -> None:
-        store.stop_worker(victim.worker_id, "killed", dumps(KILLED))
+        store.stop_worker(victim.worker_id, "killed", KILLED)
 
     run_together(finish, sweep)
     finished, failed = set(rsh.finished_tasks), set(rsh.failed_tasks)
@@ -163,10 +163,10 @@ def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, ma
     assert rsh.connector.lrange(rsh.keys.pending(victim.worker_id), 0, -1) == [keys[0].encode()]
     assert rsh.queued_tasks == keys[1:] and rsh.n_running_tasks == 0
     # the worker dies here; the sweep fails the pending task
-    failed = store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"}))
-    assert failed == [keys[0]]
+    settled = store.stop_worker(victim.worker_id, "lost", {"message": "lost"})
+    assert settled == ([keys[0]], [])  # failed, none back in the queue
     assert rsh.failed_tasks == [keys[0]]
-    assert rsh.read_hash(keys[0], ["condition", "worker_id"], flatten=False) == {
+    assert rsh.read_hash(keys[0], ["condition", "worker_id"]) == {
         "condition": {"message": "lost"}, "worker_id": victim.worker_id}
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     # had it not died, its step 2 is refused and changes nothing
@@ -178,7 +178,7 @@ def test_worker_killed_between_pop_and_mark_running_loses_no_task(rsh, store, ma
 
 def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make_worker):
     victim = make_worker()
-    assert store.stop_worker(victim.worker_id, "killed", dumps(KILLED)) == []
+    assert store.stop_worker(victim.worker_id, "killed", KILLED) == ([], [])
     keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
     # the BLMOVE lands after the sweep ...
     assert store.pop_to_pending(victim.worker_id, 1) == keys[0]
@@ -196,7 +196,7 @@ def test_worker_stopped_before_its_pop_lands_puts_the_task_back(rsh, store, make
 def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, store, make_worker,
                                                                           caplog):
     victim = make_worker()
-    assert store.stop_worker(victim.worker_id, "lost", dumps({"message": "lost"})) == []
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == ([], [])
     keys = rsh.push_tasks([{"x": 1}, {"x": 2}])
     # the BLMOVE lands after the sweep and the worker dies before its claim: the task
     # would sit in a stopped worker's pending list forever, but the next sweep fails it
@@ -204,7 +204,7 @@ def test_pop_landing_after_the_sweep_of_a_worker_that_then_dies_is_failed(rsh, s
     with caplog.at_level(logging.WARNING, logger="rush"):
         assert rsh.detect_lost_workers() == []
     assert rsh.failed_tasks == [keys[0]] and rsh.queued_tasks == keys[1:]
-    assert rsh.read_hash(keys[0], "condition", flatten=False)["condition"] == {
+    assert rsh.read_hash(keys[0], "condition")["condition"] == {
         "message": "Worker has crashed or was killed"}
     assert not rsh.connector.exists(rsh.keys.pending(victim.worker_id))
     assert "left pending" in caplog.text
@@ -256,6 +256,10 @@ def test_every_key_carries_the_hash_tag(network_id):
         controller.push_finished_tasks([{"x": 5}], [{"y": 5}])
         controller.push_failed_tasks([{"x": 6}])
         controller.write_hashes(xs=[{"x": 7}])
+        controller.push_tasks([{"x": 8}], seeds=[1], timeouts=30, max_retries=1,
+                              terminate_workers=True)
+        controller.push_priority_tasks([{"x": 9}, {"x": 10}], priority=[worker.worker_id] * 2)
+        worker.pop_task(timeout=0)  # a task with a timeout: its deadline
         controller.stop_workers("terminate", worker.worker_id)
         controller.fetch_new_tasks(timeout=0.05)
         worker.set_terminated()
@@ -280,6 +284,15 @@ def test_reset_without_workers_keeps_registrations(rsh, store, worker):
     assert not rsh.connector.exists(rsh.keys.pending(worker.worker_id))
     key = rsh.push_tasks([{"x": 3}])[0]
     assert worker.pop_task(timeout=0)["key"] == key
+    # and the task control keys: own queues, deadlines, the terminate-on-idle flag
+    rsh.push_tasks([{"x": 4}], timeouts=60, terminate_workers=True)
+    worker.pop_task(timeout=0)
+    rsh.push_priority_tasks([{"x": 5}], priority=[worker.worker_id])
+    rsh.reset(workers=False)
+    for key in (rsh.keys.priority, rsh.keys.own_queue(worker.worker_id),
+                rsh.keys.deadlines(worker.worker_id), rsh.keys.terminate_on_idle):
+        assert not rsh.connector.exists(key), key
+    assert rsh.n_queued_priority_tasks == 0
 
 
 # -- replies of the task writes ------------------------------------------------------------
@@ -308,7 +321,7 @@ def test_task_writes_bring_back_the_terminate_flag(rsh, store, worker):
     rsh.push_tasks([{"x": 3}])
     claim = store.pop(worker.worker_id, worker.incarnation, ["xs"])
     assert claim.terminate is True and claim.values == [dumps({"x": 3})]
-    assert store.pop(worker.worker_id, worker.incarnation, ["xs"]) == (None, [], True)
+    assert store.pop(worker.worker_id, worker.incarnation, ["xs"]) == (None, [], True, False)
 
 
 def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
@@ -319,10 +332,147 @@ def test_a_stop_fails_only_tasks_the_worker_still_runs(rsh, store, make_worker):
     # a key of another worker's in the victim's running set (e.g. a task retried
     # elsewhere) must not be failed by the victim's stop
     store.client.sadd(rsh.keys.worker_running(victim.worker_id), theirs)
-    assert store.stop_worker(victim.worker_id, WorkerState.KILLED, dumps(KILLED)) == [running]
+    assert store.stop_worker(victim.worker_id, WorkerState.KILLED, KILLED) == ([running], [])
     assert rsh.tasks_with_state() == {"queued": [], "running": [theirs], "finished": [done],
                                       "failed": [running]}
     assert not store.client.exists(rsh.keys.worker_running(victim.worker_id))
+
+
+# -- task control in the stop step ---------------------------------------------------------
+
+
+def test_the_stop_step_settles_every_task_the_worker_leaves(rsh, store, make_worker):
+    victim = make_worker()
+    retried, spent, plain, pending = rsh.push_tasks([{"x": i} for i in range(4)],
+                                                    max_retries=[1, 0, 1, 1])
+    rsh.connector.hdel(rsh.keys.task(plain), "max_retries")  # no retries after all
+    for _ in range(3):
+        victim.pop_task(timeout=0)
+    assert store.pop_to_pending(victim.worker_id, 1) == pending  # popped, never claimed
+    own = rsh.push_priority_tasks([{"x": 9}], priority=[victim.worker_id])
+    store.client.zadd(rsh.keys.deadlines(victim.worker_id), {retried: 1e12})
+
+    settled = store.stop_worker(victim.worker_id, WorkerState.LOST, {"message": "lost"})
+
+    assert sorted(settled.failed) == sorted([spent, plain])
+    assert sorted(settled.requeued) == sorted([retried, pending])
+    assert rsh.queued_tasks[:1] == own  # the own queue went to the head of the queue
+    assert sorted(rsh.queued_tasks[1:]) == sorted([retried, pending])
+    # the pending task was handed out, so that counts as an attempt too
+    attempts = {k: h["attempts"] for k, h in
+                zip([retried, spent, plain, pending],
+                    rsh.read_hashes([retried, spent, plain, pending], "attempts", flatten=False))}
+    assert attempts == {retried: 1, spent: 1, plain: None, pending: 1}
+    assert rsh.read_hash(spent, "condition")["condition"] == {
+        "message": "Task failed after 1 attempts: lost"}
+    assert rsh.read_hash(plain, "condition")["condition"] == {"message": "lost"}
+    assert rsh.read_hash(retried, ["worker_id", "condition"]) == {"worker_id": None,
+                                                                  "condition": None}
+    for key in (rsh.keys.own_queue(victim.worker_id), rsh.keys.deadlines(victim.worker_id),
+                rsh.keys.pending(victim.worker_id), rsh.keys.worker_running(victim.worker_id)):
+        assert not store.client.exists(key), key
+    assert rsh.n_queued_priority_tasks == 0 and rsh.n_running_tasks == 0
+
+
+def test_a_condition_template_keeps_the_other_fields(rsh, store, worker):
+    key = rsh.push_tasks([{"x": 1}], max_retries=0)[0]
+    worker.pop_task(timeout=0)
+    condition = {"type": "ValueError", "message": "bad {attempts} \\ é\nnext",
+                 "traceback": "Traceback ...\n  ☃"}
+    store.stop_worker(worker.worker_id, WorkerState.LOST, condition)
+    assert rsh.read_hash(key, "condition")["condition"] == {
+        "message": "Task failed after 1 attempts: bad {attempts} \\ é\nnext",
+        "type": "ValueError", "traceback": "Traceback ...\n  ☃"}
+
+
+def test_sweep_pending_retries_too(rsh, store, make_worker):
+    victim = make_worker()
+    assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == ([], [])
+    retried, spent = rsh.push_tasks([{"x": 1}, {"x": 2}], max_retries=[1, 0])
+    assert store.pop_to_pending(victim.worker_id, 1) == retried
+    assert store.sweep_pending({"message": "lost"}) == ([], [retried])
+    assert rsh.queued_tasks == [retried, spent]
+    assert store.pop_to_pending(victim.worker_id, 1) == retried  # handed out again
+    assert store.pop_to_pending(victim.worker_id, 1) == spent
+    settled = store.sweep_pending({"message": "lost"})
+    assert sorted(settled.failed) == sorted([retried, spent]) and settled.requeued == []
+    assert [h["attempts"] for h in rsh.read_hashes([retried, spent], "attempts",
+                                                   flatten=False)] == [2, 1]
+
+
+def test_a_claim_counts_attempts_and_sets_deadlines_by_redis_time(rsh, store, worker):
+    key = rsh.push_tasks([{"x": 1}], timeouts=2.5, max_retries=3)[0]
+    claim = store.pop(worker.worker_id, worker.incarnation, ["xs", "attempts", "timeout"])
+    assert claim.key == key and claim.values[1:] == [1, b"2.5"]
+    (member, deadline), = store.client.zrange(rsh.keys.deadlines(worker.worker_id), 0, -1,
+                                              withscores=True)
+    seconds, micros = store.client.time()
+    assert member.decode() == key and 2 < deadline - (seconds + micros / 1e6) <= 2.5
+    due_key, due_in = store.next_deadline(worker.worker_id)
+    assert due_key == key and 2 < due_in <= 2.5
+    assert store.timed_out([worker.worker_id]) == []
+    # a task without a timeout leaves no deadline
+    rsh.push_tasks([{"x": 2}])
+    store.pop(worker.worker_id, worker.incarnation, ["xs"])
+    assert store.client.zcard(rsh.keys.deadlines(worker.worker_id)) == 1
+
+
+def test_a_timed_out_stop_acts_only_past_the_deadline_of_a_task_still_running(
+        rsh, store, make_worker):
+    victim = make_worker()
+    slow, other = rsh.push_tasks([{"x": 1}, {"x": 2}], timeouts=[60, 60])
+    victim.pop_task(timeout=0)
+    victim.pop_task(timeout=0)
+    deadlines = rsh.keys.deadlines(victim.worker_id)
+    assert store.stop_timed_out(victim.worker_id, slow, 60) is None  # not yet due
+    assert store.timed_out([victim.worker_id]) == []
+    # a task that finished leaves a stale entry: dropped, the worker untouched
+    victim.finish_tasks(other, [{"y": 2}])
+    store.client.zadd(deadlines, {other: 1})
+    assert store.timed_out([victim.worker_id]) == []
+    assert store.client.zscore(deadlines, other) is None
+    store.client.zadd(deadlines, {other: 1})
+    assert store.stop_timed_out(victim.worker_id, other, 60) is None
+    assert store.client.zscore(deadlines, other) is None
+    assert rsh.running_worker_ids == [victim.worker_id]
+    # past its deadline: the worker is lost, the task fails with the timeout message
+    lone = rsh.push_tasks([{"x": 3}])[0]
+    victim.pop_task(timeout=0)
+    store.client.zadd(deadlines, {slow: 1})
+    assert store.timed_out([victim.worker_id]) == [(victim.worker_id, slow, 60.0)]
+    settled = store.stop_timed_out(victim.worker_id, slow, 60)
+    assert sorted(settled.failed) == sorted([slow, lone]) and settled.requeued == []
+    assert rsh.lost_worker_ids == [victim.worker_id]
+    assert rsh.read_hash(slow, "condition")["condition"] == {"message": "Task timed out after 60 s"}
+    assert rsh.read_hash(lone, "condition")["condition"] == {
+        "message": "Worker has crashed or was killed"}
+    assert store.stop_timed_out(victim.worker_id, slow, 60) is None
+
+
+def test_the_stop_step_racing_a_retried_tasks_finish(rsh, store, make_worker):
+    """With retries, a task ends exactly once too: finished, or back in the queue, never
+    both."""
+    victim = make_worker()
+    keys = rsh.push_tasks([{"x": i} for i in range(200)], max_retries=1)
+    popped = [victim.pop_task(timeout=0)["key"] for _ in keys]
+
+    def finish() -> None:
+        for key in popped:
+            victim.finish_tasks(key, [{"y": 1}])
+
+    def sweep() -> None:
+        store.stop_worker(victim.worker_id, "killed", KILLED)
+
+    run_together(finish, sweep)
+    snapshot = rsh.tasks_with_state()
+    placed = [k for ks in snapshot.values() for k in ks]
+    assert sorted(placed) == sorted(keys)  # each key in exactly one state
+    assert snapshot["running"] == [] and snapshot["failed"] == []
+
+
+def test_a_refused_config_is_a_clear_error(registry):
+    with pytest.raises(rush.RushError, match="refused CONFIG SET save"):
+        registry.set_snapshot_schedule("not numbers")  # what Redis itself refuses
 
 
 # -- the worker registry -------------------------------------------------------------------
@@ -357,7 +507,7 @@ def test_an_old_incarnation_cannot_touch_the_new_one(rsh, registry, store):
     registry.register("w1", "old", 1, "host", heartbeat_expire=30, remote=False)
     store.create(TaskState.RUNNING, ["k-old"], ("xs",), [[dumps({"x": 1})]], "w1", "old")
     # found lost and started again under the same id: a new incarnation runs from now on
-    assert store.stop_worker("w1", WorkerState.LOST, dumps({"message": "lost"})) == ["k-old"]
+    assert store.stop_worker("w1", WorkerState.LOST, {"message": "lost"}) == (["k-old"], [])
     registry.set_running({"w1": "new"})
     registry.register("w1", "new", 2, "host", heartbeat_expire=30, remote=False)
     # the old one's heartbeat can neither refresh nor delete the new one's key ...
@@ -371,7 +521,7 @@ def test_an_old_incarnation_cannot_touch_the_new_one(rsh, registry, store):
     with pytest.raises(WorkerStoppedError):
         store.pop("w1", "old", ["xs"])
     assert registry.set_terminated("w1", "old") is False
-    assert store.stop_worker("w1", WorkerState.LOST, dumps({}), incarnation="old") is None
+    assert store.stop_worker("w1", WorkerState.LOST, {}, incarnation="old") is None
     assert registry.states() == {"w1": "running"}
     store.create(TaskState.RUNNING, ["k-new"], ("xs",), [[dumps({"x": 3})]], "w1", "new")
     assert rsh.running_tasks == ["k-new"] and rsh.n_tasks == 2
@@ -382,7 +532,7 @@ def test_a_running_or_killed_id_cannot_register_again(registry, store):
     with pytest.raises(RushError, match="already running"):
         registry.register("w1", "two", 2, "host", heartbeat_expire=None, remote=False)
     registry.register("w1", "one", 1, "host", heartbeat_expire=None, remote=False)  # itself
-    assert store.stop_worker("w1", WorkerState.KILLED, dumps(KILLED)) == []
+    assert store.stop_worker("w1", WorkerState.KILLED, KILLED) == ([], [])
     with pytest.raises(RushError, match="was killed"):
         registry.register("w1", "three", 3, "host", heartbeat_expire=None, remote=False)
     assert registry.states() == {"w1": "killed"}

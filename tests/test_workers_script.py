@@ -91,7 +91,7 @@ def test_script_worker_runs_the_random_search(secured, shell, caplog):
     _one_worker(secured)
 
     row = secured.worker_info.iloc[0]
-    assert not row["remote"] and not row["heartbeat"]
+    assert row["remote"] and not row["heartbeat"]  # a script worker may run anywhere
     wait_until(lambda: secured.n_terminated_workers == 1, SLOW, message="the worker to terminate")
     assert secured.n_finished_tasks >= 100
     assert process.wait(SLOW) == 0

@@ -16,7 +16,10 @@
 --   instead of running twice;
 -- * a script that writes for a worker replies {terminate flag, payload}: the flag (1 when
 --   the worker was told to terminate) rides along so a worker's loop needs no extra round
---   trip to read it.
+--   trip to read it;
+-- * task fields are opaque pickles, except those the scripts read, stored as text
+--   (serialization.TEXT_FIELDS): worker_id, timeout, max_retries, attempts;
+-- * time is Redis's clock (now()), never a client's.
 
 local function worker_stopped()
   return redis.error_reply("WORKER_STOPPED")
@@ -112,3 +115,70 @@ local function fail_keys(failed, task_prefix, keys, condition, worker_id)
   end
 end
 
+-- Redis's clock, in seconds (deadlines of timeouts use it, so no client's clock matters).
+local function now()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- Create a task: its hash (F field values, as in write_row) and its place in the list of
+-- all tasks. False, and nothing written, when its hash exists (a resent call).
+local function new_task(all_tasks, hash, key, names, nf, at)
+  if redis.call("EXISTS", hash) == 1 then
+    return false
+  end
+  write_row(hash, names, nf, at)
+  redis.call("RPUSH", all_tasks, key)
+  return true
+end
+
+-- Whether a task runs on a worker: in the running set, with that worker id in its hash
+-- (a worker's running set may keep keys another writer moved on).
+local function runs_on(running, task_prefix, key, worker_id)
+  return redis.call("SISMEMBER", running, key) == 1
+      and redis.call("HGET", task_prefix .. key, "worker_id") == worker_id
+end
+
+-- Move the tasks waiting in a worker's own queue to the head of the shared queue, in their
+-- order: the worker no longer runs, and a task never waits for a worker that doesn't.
+local function release_own_queue(own, queued, priority)
+  local keys = redis.call("LRANGE", own, 0, -1)
+  for i = #keys, 1, -1 do
+    redis.call("LPUSH", queued, keys[i])
+    redis.call("SREM", priority, keys[i])
+  end
+  redis.call("DEL", own)
+end
+
+-- Settle a task a stopped worker leaves behind (running or pending), in the step that stops
+-- it. A task with "max_retries" goes back to the head of the queue while it has attempts
+-- left; else, or without retries, it fails. "attempts" counts the workers a task was
+-- handed to: claim_task counts a claimed task; a pending one (`counted` false) is counted
+-- here, so no path hands a task out more than max_retries + 1 times.
+--   ctx:  {failed =, queued =, task_prefix =, worker_id =, placeholder =}
+--   cond: {plain = pickled condition, exhausted = its template for the last attempt, in
+--          which the first ctx.placeholder becomes the number of attempts}
+--   out:  {failed = {}, requeued = {}}, the key is appended to one of them
+local function settle_left_task(key, counted, cond, ctx, out)
+  local hash = ctx.task_prefix .. key
+  local control = redis.call("HMGET", hash, "max_retries", "attempts")
+  local condition = cond.plain
+  if control[1] then
+    local attempts = tonumber(control[2] or "0")
+    if not counted then
+      attempts = redis.call("HINCRBY", hash, "attempts", 1)
+    end
+    if attempts <= tonumber(control[1]) then
+      redis.call("LPUSH", ctx.queued, key)
+      redis.call("HDEL", hash, "worker_id")
+      out.requeued[#out.requeued + 1] = key
+      return
+    end
+    local first, last = string.find(cond.exhausted, ctx.placeholder, 1, true)
+    condition = string.sub(cond.exhausted, 1, first - 1) .. attempts
+        .. string.sub(cond.exhausted, last + 1)
+  end
+  redis.call("SADD", ctx.failed, key)
+  redis.call("HSET", hash, "condition", condition, "worker_id", ctx.worker_id)
+  out.failed[#out.failed + 1] = key
+end

@@ -1,9 +1,14 @@
 -- claim_task: mark the next task running for a worker, in one step. It takes the task
--- from the worker's pending list if one is there, else from the queue (pop_task's fast
+-- from the worker's pending list if one is there, else (unless pending_only) from the
+-- worker's own queue of priority tasks, else from the shared queue (pop_task's fast
 -- path). A key reaches the pending list by BLMOVE, the first step of a blocking pop; a
 -- BLMOVE sent again after a lost reply may have moved a second key there, which the next
 -- claim takes, so no task is stranded. If the worker was stopped meanwhile, its pending
 -- keys go back to the head of the queue: they never started, and no task is lost.
+-- Task control, read with the requested fields: a task with "max_retries" counts this
+-- attempt in "attempts"; a task with a "timeout" gets its deadline (Redis time + timeout)
+-- in the worker's deadlines. When there is no task, the reply says whether the workers
+-- were told to leave once the queue is empty (terminate-on-idle flag).
 --
 -- KEYS[1]    the worker's pending list     (list)
 -- KEYS[2]    queued                        (list)
@@ -14,12 +19,16 @@
 -- KEYS[7]    workers told to terminate     (set)
 -- KEYS[8]    the worker's running set      (set)
 -- KEYS[9]    the worker's step record      (hash)
+-- KEYS[10]   the worker's own queue        (list)
+-- KEYS[11]   tasks in own queues           (set)
+-- KEYS[12]   the worker's deadlines        (zset task key -> deadline)
+-- KEYS[13]   terminate-on-idle flag        (string)
 -- ARGV[1..5] WRITER (see _lib)
 -- ARGV[6]    task hash prefix
 -- ARGV[7]    "1": take from the pending list only (the blocking pop's second step)
 -- ARGV[8..]  fields to return
--- Returns {terminate, {key, values...}}, {terminate, {}} when there is no task, or
--- WORKER_STOPPED / NETWORK_LOST.
+-- Returns {terminate, {key, values...}}, {terminate, {}, idle} when there is no task
+-- (idle 1: the terminate-on-idle flag is set), or WORKER_STOPPED / NETWORK_LOST.
 
 local w = writer(1)
 local again = replayed(KEYS[9], w)
@@ -37,19 +46,37 @@ if refused then
   end
   return refused
 end
+local terminate = terminate_flag(KEYS[7], w[1])
 local key = redis.call("LPOP", KEYS[1])
 if not key and ARGV[7] ~= "1" then
-  key = redis.call("LPOP", KEYS[2])
+  key = redis.call("LPOP", KEYS[10])
+  if key then
+    redis.call("SREM", KEYS[11], key)
+  else
+    key = redis.call("LPOP", KEYS[2])
+  end
 end
 if not key then
-  return recorded(KEYS[9], w, {terminate_flag(KEYS[7], w[1]), {}})
+  return recorded(KEYS[9], w, {terminate, {}, redis.call("EXISTS", KEYS[13])})
 end
 local hash = ARGV[6] .. key
 redis.call("SADD", KEYS[3], key)
 redis.call("SADD", KEYS[8], key)
 redis.call("HSET", hash, "worker_id", w[1])
-local task = {key}
-for i = 8, #ARGV do
-  task[#task + 1] = redis.call("HGET", hash, ARGV[i])
+local got = redis.call("HMGET", hash, "timeout", "max_retries", unpack(ARGV, 8))
+if got[2] then
+  local attempts = redis.call("HINCRBY", hash, "attempts", 1)
+  for i = 3, #got do
+    if ARGV[i + 5] == "attempts" then
+      got[i] = attempts
+    end
+  end
 end
-return recorded(KEYS[9], w, {terminate_flag(KEYS[7], w[1]), task})
+if got[1] then
+  redis.call("ZADD", KEYS[12], string.format("%.6f", now() + tonumber(got[1])), key)
+end
+local task = {key}
+for i = 3, #got do
+  task[#task + 1] = got[i]
+end
+return recorded(KEYS[9], w, {terminate, task})

@@ -36,9 +36,7 @@ local existing, created = {}, 0
 for at = 10 + nf, #ARGV, nf + 1 do
   local key = ARGV[at]
   local hash = ARGV[8] .. key
-  if redis.call("EXISTS", hash) == 0 then
-    write_row(hash, 9, nf, at)
-    redis.call("RPUSH", KEYS[1], key)
+  if new_task(KEYS[1], hash, key, 9, nf, at) then
     add_to(kind, KEYS[2], key)
     if kind == "running" then
       redis.call("SADD", KEYS[7], key)

@@ -1,9 +1,14 @@
--- stop_worker: mark a running worker killed or lost and fail its running and pending
--- tasks, in one step. Idempotent: a worker that is no longer "running" is left alone,
--- so two sweeps racing (or a sweep racing the worker's own end) change it once.
--- Only this worker's tasks are touched: its running set may still hold keys another
--- writer moved on (finished, or taken by another worker), so a key fails only while
--- it is running and its hash names this worker.
+-- stop_worker: mark a running worker killed or lost and settle everything it leaves, in
+-- one step: each of its running and pending tasks fails, or goes back to the queue while
+-- it has retries left (settle_left_task); the tasks waiting in its own queue go to the
+-- shared queue. Idempotent: a worker that is no longer "running" (in the given
+-- incarnation) is left alone, so two sweeps racing (or a sweep racing the worker's own
+-- end) change it once. Only this worker's tasks are touched: its running set may still
+-- hold keys another writer moved on (finished, or taken by another worker), so a key is
+-- settled only while it runs on this worker (runs_on).
+-- With a timed-out task (ARGV[10]) the worker is stopped only if that task still runs on
+-- it past its deadline (Redis time, as claim_task set it), and that task gets its own
+-- condition; a deadline entry of a task that no longer runs on the worker is dropped.
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
 -- KEYS[2]    worker incarnations           (hash worker_id -> token)
@@ -11,32 +16,56 @@
 -- KEYS[4]    failed                        (set)
 -- KEYS[5]    the worker's pending list     (list)
 -- KEYS[6]    the worker's running set      (set)
+-- KEYS[7]    queued                        (list)
+-- KEYS[8]    the worker's own queue        (list)
+-- KEYS[9]    tasks in own queues           (set)
+-- KEYS[10]   the worker's deadlines        (zset task key -> deadline)
 -- ARGV[1]    worker id
 -- ARGV[2]    incarnation to stop, or "" for whichever runs (a controller's kill or sweep)
 -- ARGV[3]    the worker state "running"
 -- ARGV[4]    new state: "killed" or "lost"
--- ARGV[5]    pickled condition stored in each failed task
--- ARGV[6]    task hash prefix
--- ARGV[7]    pub/sub channel to notify
--- Returns the failed keys, or nil when the worker (in that incarnation) was not running.
+-- ARGV[5]    task hash prefix
+-- ARGV[6]    pub/sub channel to notify
+-- ARGV[7]    the placeholder of the templates
+-- ARGV[8]    pickled condition stored in each failed task
+-- ARGV[9]    its template for a task that used its last attempt
+-- ARGV[10]   key of a timed-out task, or "" for none
+-- ARGV[11]   pickled condition of the timed-out task
+-- ARGV[12]   its template for the last attempt
+-- Returns {failed keys, requeued keys}, or nil when nothing changed (the worker was not
+-- running, or the timed-out task is not past its deadline on it).
 
-local worker_id, task_prefix = ARGV[1], ARGV[6]
+local worker_id, task_prefix, timed_out = ARGV[1], ARGV[5], ARGV[10]
 if redis.call("HGET", KEYS[1], worker_id) ~= ARGV[3]
     or (ARGV[2] ~= "" and redis.call("HGET", KEYS[2], worker_id) ~= ARGV[2]) then
   return nil
 end
+if timed_out ~= "" then
+  if not runs_on(KEYS[3], task_prefix, timed_out, worker_id) then
+    redis.call("ZREM", KEYS[10], timed_out)
+    return nil
+  end
+  local deadline = redis.call("ZSCORE", KEYS[10], timed_out)
+  if not deadline or tonumber(deadline) > now() then
+    return nil
+  end
+end
 redis.call("HSET", KEYS[1], worker_id, ARGV[4])
-local failed = {}
+local ctx = {failed = KEYS[4], queued = KEYS[7], task_prefix = task_prefix,
+             worker_id = worker_id, placeholder = ARGV[7]}
+local default = {plain = ARGV[8], exhausted = ARGV[9]}
+local own = {plain = ARGV[11], exhausted = ARGV[12]}
+local out = {failed = {}, requeued = {}}
 for _, key in ipairs(redis.call("SMEMBERS", KEYS[6])) do
   if redis.call("HGET", task_prefix .. key, "worker_id") == worker_id
       and redis.call("SREM", KEYS[3], key) == 1 then
-    failed[#failed + 1] = key
+    settle_left_task(key, true, key == timed_out and own or default, ctx, out)
   end
 end
 for _, key in ipairs(redis.call("LRANGE", KEYS[5], 0, -1)) do
-  failed[#failed + 1] = key
+  settle_left_task(key, false, default, ctx, out)
 end
-fail_keys(KEYS[4], task_prefix, failed, ARGV[5], worker_id)
-redis.call("DEL", KEYS[5], KEYS[6])
-redis.call("PUBLISH", ARGV[7], "workers")
-return failed
+release_own_queue(KEYS[8], KEYS[7], KEYS[9])
+redis.call("DEL", KEYS[5], KEYS[6], KEYS[10])
+redis.call("PUBLISH", ARGV[6], "workers")
+return {out.failed, out.requeued}
