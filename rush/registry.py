@@ -244,6 +244,6 @@ class WorkerRegistry(NetworkLayer):
 
     def _config_get(self, name: str) -> str | bytes:
         try:
-            return self.client.config_get(name).get(name, "")
+            return self.client.config_get(name).get(name) or ""
         except redis.exceptions.ResponseError as e:
             raise RushError(f"Redis refused CONFIG GET {name}: {e}") from None
