@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .config import RedisConfig, redis_config
 from .controller import Rush
-from .errors import RushConnectionError, RushError, WorkerStoppedError
+from .errors import RushConnectionError, RushError, RushWorkerError, WorkerStoppedError
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .server import RedisServer
 from .states import TaskState, WorkerState
@@ -40,6 +40,7 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
 
 __all__ = [
     "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
+    "RushWorkerError",
     "TaskState", "WorkerState", "WorkerStoppedError", "redis_config", "remove_rush_plan",
     "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
 ]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, translate_errors
+from .crashes import Crash, CrashWatch, crash_frame, parse
 from .keys import NetworkKeys
 from .launchers.remote import REMOTE_HEARTBEAT_PERIOD, default_executor
 from .logs import LogReader
 from .plan import plan_value, resolve_config
 from .pool import WorkerPool
+from .progress import Best, NetworkProgress, ProgressBar
 from .registry import WorkerRegistry
 from .scripts import Scripts
 from .serialization import dumps, encode
@@ -60,6 +63,7 @@ class Rush:
 
     _finished_cache: dict[tuple[str, ...], tuple[int, Any]]  # fields -> (cursor, frame)
     _new_cursor: int  # position in the finished list of fetch_new_tasks
+    _ANNOUNCES = True  # a controller puts its network into the server's index on connect
 
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None) -> None:
         self._network_id = check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
@@ -68,7 +72,10 @@ class Rush:
         self.keys = NetworkKeys(self._network_id)
         self._pool: WorkerPool | None = None  # made when first needed: workers never need one
         self._connect()
+        if self._ANNOUNCES:
+            self._registry.announce()
         self._logs = LogReader()
+        self._crash_watch = CrashWatch()
         self.reset_cache()
 
     def _connect(self) -> None:
@@ -140,6 +147,35 @@ class Rush:
         """One row per worker: ``worker_id, state``."""
         return self.worker_info[["worker_id", "state"]]
 
+    @property
+    def worker_errors(self) -> "pd.DataFrame":
+        """One row per worker whose loop crashed: ``worker_id, timestamp`` (UTC), ``type,
+        message`` (``"<Type>: <message>"``), ``traceback`` and ``task_key`` (the task it
+        was on, or None); oldest first."""
+        return crash_frame(self._crashes())
+
+    def _crashes(self) -> list[Crash]:
+        return parse(self._registry.crashes())
+
+    def _report_crashes(self) -> None:
+        """Warn (once per crash) about crashes of worker loops. They are read only when a
+        worker event arrived since the last look (a crash publishes one)."""
+        if self._waiter.take("workers"):
+            self._crash_watch.report(self._crashes())
+
+    def _raise_if_all_crashed(self, states: dict[str, str] | None = None) -> None:
+        """Raise ``RushWorkerError`` when every worker has ended and one of them crashed
+        (workers this controller started that have not registered yet still count)."""
+        states = self._registry.states() if states is None else states
+        if not states or any(s == WorkerState.RUNNING.value for s in states.values()):
+            return
+        if self._pool is not None and self._pool.still_starting(states):
+            return
+        crashes = self._crashes()
+        if crashes:
+            self._crash_watch.report(crashes)
+            raise self._crash_watch.error(crashes)
+
     def _ids_in(self, state: WorkerState | None) -> list[str]:
         states = self._registry.states()
         return [w for w, s in states.items() if state is None or s == state.value]
@@ -191,7 +227,8 @@ class Rush:
         """Block until ``n`` workers (of ``worker_ids``, if given) are registered.
 
         ``timeout`` defaults to the plan's ``start_worker_timeout`` (else forever);
-        ``timeout=0`` checks once. Raises ``TimeoutError``.
+        ``timeout=0`` checks once. Raises ``TimeoutError``, or ``RushWorkerError`` when
+        every worker has ended and one of them crashed. Warns about crashed workers.
         """
         ids = id_list("worker_ids", worker_ids)
         if n is None and ids is None:
@@ -207,9 +244,13 @@ class Rush:
 
         def registered() -> int:
             states = self._registry.states()
+            self._report_crashes()
             if self._pool is not None:
                 self._pool.check_start_failures(set(states))
-            return len(states) if ids is None else sum(w in states for w in ids)
+            n_registered = len(states) if ids is None else sum(w in states for w in ids)
+            if n_registered < wanted:
+                self._raise_if_all_crashed(states)
+            return n_registered
 
         if not self._waiter.wait(lambda: registered() >= wanted, timeout):
             raise TimeoutError(f"{registered()} of {wanted} workers registered after {timeout} s")
@@ -329,9 +370,13 @@ class Rush:
         """Find running workers that died: local ones by their process handle, remote ones
         by their future, others by an expired heartbeat. They become ``"lost"`` and their
         running and pending tasks fail with ``"Worker has crashed or was killed"``; a lost
-        local worker's stderr tail is logged. Returns the ids found lost in this call.
+        local worker's stderr tail is logged. Workers registered on this host whose process
+        is gone are found too. Warns about crashed workers. Returns the ids found lost in
+        this call.
         """
-        return self._workers.detect_lost(bool(restart_local_workers))
+        lost = self._workers.detect_lost(bool(restart_local_workers))
+        self._report_crashes()
+        return lost
 
     def restart_workers(self, worker_ids: str | Sequence[str]) -> list[str]:
         """Start the same worker ids again, with the same loop and arguments (killing any
@@ -523,14 +568,14 @@ class Rush:
         extra: dict[str, Sequence[Any]] | None = None
         if state_column:
             extra = {"state": [s.value for s, c in zip(states, counts) for _ in range(c)]}
-        return frames.frame(frames.records(keys, names, values, extra))
+        return frames.frame(frames.columns(keys, names, values, extra))
 
     def fetch_tasks(self, fields: str | Sequence[str] = ALL_FIELDS) -> "pd.DataFrame":
         """Every task, in creation order."""
         names = field_list("fields", fields)
         keys, _, values, vanished = self._store.read_all(names)
         frames.warn_vanished(vanished)
-        return frames.frame(frames.records(keys, names, values))
+        return frames.frame(frames.columns(keys, names, values))
 
     def fetch_queued_tasks(self, fields: str | Sequence[str] = QUEUED_FIELDS) -> "pd.DataFrame":
         """Queued tasks, oldest first."""
@@ -563,25 +608,32 @@ class Rush:
     def fetch_new_tasks(self, fields: str | Sequence[str] = ALL_FIELDS, timeout: float = 0
                         ) -> "pd.DataFrame":
         """Tasks finished since the last call of this method. With ``timeout > 0`` it blocks
-        until at least one arrives or the time is up (then an empty DataFrame)."""
+        until at least one arrives or the time is up (then an empty DataFrame), and warns
+        about crashed workers."""
         names = field_list("fields", fields)
         positive_number("timeout", timeout)
         if timeout > 0:
-            self._waiter.wait(lambda: self.n_finished_tasks > self._new_cursor, timeout)
+            def arrived() -> bool:
+                self._report_crashes()
+                return self.n_finished_tasks > self._new_cursor
+
+            self._waiter.wait(arrived, timeout)
         self._new_cursor, new = self._read_finished(names, self._new_cursor)
         return new
 
     def _read_finished(self, names: tuple[str, ...], cursor: int) -> tuple[int, "pd.DataFrame"]:
-        recs: list[dict] = []
+        all_keys: list[str] = []
+        all_values: list = []
         while True:
             keys, _, values, vanished = self._store.read(
                 [TaskState.FINISHED], names, cursor, cursor + READ_CHUNK - 1)
             frames.warn_vanished(vanished)
-            recs.extend(frames.records(keys, names, values))
+            all_keys.extend(keys)
+            all_values.extend(values)
             got = len(keys) + len(vanished)
             cursor += got
             if got < READ_CHUNK:
-                return cursor, frames.frame(recs)
+                return cursor, frames.frame(frames.columns(all_keys, names, all_values))
 
     def reset_cache(self) -> None:
         """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""
@@ -591,27 +643,72 @@ class Rush:
     # -- waiting -------------------------------------------------------------------
 
     def wait_for_tasks(self, keys: str | Sequence[str], detect_lost_workers: bool = False,
-                       timeout: float | None = None) -> None:
-        """Block until every key is finished or failed, or no worker is running.
+                       timeout: float | None = None, progress: bool = False) -> None:
+        """Block until every key is finished or failed, or no worker is running (workers
+        this controller started count from their start).
 
         With ``detect_lost_workers`` it sweeps for lost workers while waiting (their tasks
-        fail, so the wait ends). Raises ``TimeoutError`` after ``timeout`` seconds.
+        fail, so the wait ends). With ``progress`` it shows a progress bar (tasks done of
+        ``keys``, rate, best value of the first numeric output). Warns about crashed
+        workers. Raises ``TimeoutError`` after ``timeout`` seconds, and ``RushWorkerError``
+        when tasks remain, every worker has ended and one of them crashed.
         """
-        remaining = set(key_list("keys", keys))
+        all_keys = key_list("keys", keys)
+        remaining = set(all_keys)
         if timeout is not None:
             positive_number("timeout", timeout)
         cursor = 0
+        bar = ProgressBar(len(remaining), Best()) if progress else None
 
         def done() -> bool:
             nonlocal cursor
             settled, cursor, n_running = self._store.progress(list(remaining), cursor)
             remaining.difference_update(settled)
-            return not remaining or n_running == 0
+            self._report_crashes()
+            if bar is not None:
+                self._show_settled(bar, settled, len(all_keys) - len(remaining))
+            if remaining and n_running == 0:
+                if self._pool is not None and self._pool.still_starting(self._registry.states()):
+                    return False
+                self._raise_if_all_crashed()
+                return True
+            return not remaining
 
         sweep = self.detect_lost_workers if detect_lost_workers else None
-        if not self._waiter.wait(done, timeout, on_slice=sweep):
-            raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
-                               f"after {timeout} s")
+        try:
+            if not self._waiter.wait(done, timeout, on_slice=sweep):
+                raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
+                                   f"after {timeout} s")
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _show_settled(self, bar: ProgressBar, settled: set[str], done: int) -> None:
+        if settled:
+            outputs = self._store.read_hashes(list(settled), ("ys",))
+            bar.best.update(frames.decode_value("ys", ys) for (ys,) in outputs if ys is not None)
+        bar.show(done)
+
+    @contextlib.contextmanager
+    def progress(self, total: int | None = None, objective: str | None = None,
+                 minimize: bool = True, file: IO[str] | None = None) -> Iterator[None]:
+        """Show a progress bar of the network while the ``with`` block runs (a user's own
+        loop): tasks finished or failed out of ``total`` (default: every task created so
+        far), rate, and the best value so far of ``objective`` (default: the first numeric
+        output, minimized unless ``minimize=False``). A thread with its own connection
+        follows the network's events; the bar goes to ``file`` (default stderr) or the
+        notebook.
+        """
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+            raise ValueError(f"total must be an int >= 0 or None, got {total!r}")
+        if objective is not None and not isinstance(objective, str):
+            raise TypeError("objective must be the name of an output field (str) or None")
+        follower = NetworkProgress(self._network_id, self._config, total,
+                                   Best(objective, bool(minimize)), file).start()
+        try:
+            yield
+        finally:
+            follower.stop()
 
     # -- housekeeping --------------------------------------------------------------
 
@@ -623,6 +720,7 @@ class Rush:
         self._store.delete(workers=workers)
         self.reset_cache()
         if workers:
+            self._registry.forget_network()
             self._logs.forget()
 
     def __repr__(self) -> str:

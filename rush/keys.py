@@ -23,10 +23,22 @@ key                            type     holds
 ``P kill:<wid>``               list     the heartbeat blocks on it; a push kills
 ``P launch:<wid>``             string   one-time token of a remote worker's launch
 ``P log:<wid>``                list     JSON log records of a worker
+``P worker_errors``            hash     worker id -> JSON record of its loop's crash
+                                        (the latest, if it crashed more than once)
 ``P start_args``               string   id of the latest start arguments
 ``P start_args:<id>``          string   pickled start arguments (content id)
 ``P worker_start_args``        hash     worker id -> id of its start arguments
 ``P events``                   channel  pub/sub: "tasks" and "workers" events
+=============================  =======  ==============================================
+
+One key is server-wide, outside every network:
+
+=============================  =======  ==============================================
+``rush:networks``              zset     network id -> time of its last recorded
+                                        activity (a controller attached, a worker
+                                        registered, ended or crashed); ``reset()``
+                                        removes the id. How ``rush status`` finds the
+                                        networks without scanning the keyspace.
 =============================  =======  ==============================================
 
 Lua scripts get fixed keys through KEYS, and build the per-task and per-worker keys
@@ -35,6 +47,10 @@ from the prefixes above (``task_prefix``, ``worker_prefix``, ``pending_prefix``,
 """
 
 from __future__ import annotations
+
+
+#: Sorted set of the network ids of the server (see the module docstring).
+NETWORKS = "rush:networks"
 
 
 def _glob_escape(text: str) -> str:
@@ -48,6 +64,7 @@ class NetworkKeys:
         "network_id", "prefix", "all_tasks", "queued", "running", "finished", "failed",
         "task_prefix", "worker_running_prefix", "pending_prefix", "worker_states",
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
+        "worker_errors",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -67,6 +84,7 @@ class NetworkKeys:
         self.events = p + "events"
         self.start_args = p + "start_args"
         self.worker_start_args = p + "worker_start_args"
+        self.worker_errors = p + "worker_errors"
 
     def task(self, key: str) -> str:
         """Hash holding the fields of task ``key``."""

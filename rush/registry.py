@@ -1,6 +1,7 @@
 """The worker registry: the one layer through which the worker records of a network are
 read and written: registrations, states, terminate flags, kill channels, heartbeats,
-launch tokens, start arguments and logs."""
+launch tokens, start arguments, logs and crashes; and the network's entry in the
+server-wide index of networks (``keys.NETWORKS``, read by ``network_index``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import secrets
 import time
 from typing import Sequence
 
+from ._process import host_identity, process_start
 from .connection import translate_errors
+from .keys import NETWORKS
 from .layer import NetworkLayer, decode
 from .states import WorkerState
 
 #: How long an unused launch token stays valid.
 LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
-#: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
-INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered")
+#: Fields of a worker's registration hash, in ``worker_info`` order (state comes last),
+#: then where its process runs (``host``: ``_process.host_identity``; ``started``: its
+#: ``_process.process_start``), so a controller on the same host can tell it is gone.
+INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered", "host", "started")
 
 
 @translate_errors(lambda self: self.config)
@@ -25,44 +30,71 @@ class WorkerRegistry(NetworkLayer):
     Invariants: a worker's state changes only from ``running`` (first writer wins: a
     worker ending normally cannot overwrite ``killed`` or ``lost``); a worker with a
     heartbeat has its key set in the same step that registers it, so no sweep sees it
-    without one; a launch token is consumed at most once.
+    without one; a launch token is consumed at most once; a crash is recorded before the
+    crashed worker is marked lost, so whoever sees it lost can read why.
     """
 
     def register(self, worker_id: str, pid: int, hostname: str, heartbeat_expire: float | None,
                  remote: bool) -> None:
         """Record a worker as running (again, on a restart), in one MULTI. With a heartbeat,
         its key is set here too, so no sweep sees the worker before its first beat."""
+        now = time.time()
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.worker(worker_id), mapping={
             "worker_id": worker_id, "pid": pid, "hostname": hostname,
             "heartbeat": int(heartbeat_expire is not None), "remote": int(remote),
-            "registered": time.time()})
+            "registered": now, "host": host_identity(), "started": process_start(pid) or ""})
         if heartbeat_expire is not None:
             pipe.set(self.keys.heartbeat(worker_id), pid, px=int(heartbeat_expire * 1000))
         pipe.hset(self.keys.worker_states, worker_id, WorkerState.RUNNING.value)
         # the terminate flag is kept: a controller may raise it while the worker is still
         # starting (restart_workers clears it through set_running)
         pipe.delete(self.keys.kill(worker_id))
+        pipe.zadd(NETWORKS, {self.keys.network_id: now})
         pipe.publish(self.keys.events, "workers")
         pipe.execute()
+
+    def announce(self) -> None:
+        """Put the network into the server-wide index (a controller attached to it)."""
+        self.client.zadd(NETWORKS, {self.keys.network_id: time.time()})
+
+    def forget_network(self) -> None:
+        """Take the network out of the server-wide index (its keys were deleted)."""
+        self.client.zrem(NETWORKS, self.keys.network_id)
+
+    def record_crash(self, worker_id: str, crash: str, log_record: str) -> None:
+        """Store the JSON record of a worker's crash and the ERROR record of its log, in
+        one MULTI (whatever the worker's ``lgr_thresholds``)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.worker_errors, worker_id, crash)
+        pipe.rpush(self.keys.log(worker_id), log_record)
+        pipe.zadd(NETWORKS, {self.keys.network_id: time.time()})
+        pipe.publish(self.keys.events, "workers")
+        pipe.execute()
+
+    def crashes(self) -> list[bytes]:
+        """The JSON crash records of the network (one per crashed worker)."""
+        return list(self.client.hvals(self.keys.worker_errors))
 
     def states(self) -> dict[str, str]:
         """worker_id -> state, for every registered worker."""
         return {decode(k): decode(v) for k, v in self.client.hgetall(self.keys.worker_states).items()}
 
     def info(self) -> list[dict]:
-        """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state), in
-        registration order."""
+        """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state, and
+        ``host``/``started`` of its process), in registration order."""
         flat = self.scripts.call("worker_info", [self.keys.worker_states],
                                  [self.keys.worker_prefix, *INFO_FIELDS])
         width = 2 + len(INFO_FIELDS)
         rows = []
         for i in range(0, len(flat), width):
-            worker_id, state, pid, remote, hostname, heartbeat, registered = flat[i:i + width]
+            (worker_id, state, pid, remote, hostname, heartbeat, registered, host,
+             started) = flat[i:i + width]
             rows.append({
                 "worker_id": decode(worker_id), "pid": int(pid or 0),
                 "remote": remote == b"1", "hostname": decode(hostname or b""),
                 "heartbeat": heartbeat == b"1", "state": decode(state),
+                "host": decode(host or b""), "started": int(started) if started else None,
                 "_registered": float(registered or 0)})
         rows.sort(key=lambda r: r.pop("_registered"))
         return rows

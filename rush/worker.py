@@ -14,6 +14,7 @@ from . import frames
 from ._process import reap
 from .config import RedisConfig
 from .controller import Rush
+from .crashes import Crash
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
 from .serialization import dumps, encode
@@ -36,6 +37,8 @@ class RushWorker(Rush):
     each worker process. Once the worker is killed or lost, Redis refuses its writes.
     """
 
+    _ANNOUNCES = False  # its registration puts the network into the index
+
     def __init__(self, network_id: str, config: RedisConfig | None = None,
                  worker_id: str | None = None, heartbeat_period: float | None = None,
                  heartbeat_expire: float | None = None, remote: bool = False) -> None:
@@ -51,6 +54,9 @@ class RushWorker(Rush):
         self.remote = bool(remote)
         self._heartbeat: subprocess.Popen | None = None
         self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
+        # the keys of the tasks this worker took and has not finished or failed yet, in the
+        # order it took them: a crash names the first one
+        self._taken: dict[str, None] = {}
         self.register()
 
     def register(self) -> None:
@@ -104,10 +110,15 @@ class RushWorker(Rush):
         """Record that this worker left its loop normally (a killed or lost worker stays so)."""
         self._registry.set_terminated(self._worker_id)
 
-    def set_lost(self, message: str) -> None:
-        """Record that this worker's loop crashed: it becomes ``"lost"`` and its running
-        and pending tasks fail with ``message``, now (no sweep needed)."""
-        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps({"message": message}))
+    def record_crash(self, error: BaseException) -> Crash:
+        """Record that this worker's loop raised ``error``: the crash (type, message,
+        traceback, the task it was on) and an ERROR record of its log go to the network,
+        then it becomes ``"lost"`` and its running and pending tasks fail with the crash's
+        condition, now (no sweep needed)."""
+        crash = Crash.of(self._worker_id, error, next(iter(self._taken), None))
+        self._registry.record_crash(self._worker_id, crash.to_json(), crash.log_record())
+        self._store.stop_worker(self._worker_id, WorkerState.LOST, dumps(crash.condition))
+        return crash
 
     # -- tasks ---------------------------------------------------------------------
 
@@ -124,6 +135,7 @@ class RushWorker(Rush):
                                    extra_fields=[("worker_id", self._worker_id)])
         if reply is not None:
             self._terminate_hint = (reply.terminate, time.monotonic())
+            self._taken.update(dict.fromkeys(keys))
         return keys
 
     def finish_tasks(self, keys: str | Sequence[str], yss: Sequence[dict],
@@ -159,13 +171,19 @@ class RushWorker(Rush):
         try:
             reply = self._store.move(state, keys, fields, rows, self._worker_id)
         except WorkerStoppedError:
+            self._forget_taken(keys)
             logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
             return
         self._terminate_hint = (reply.terminate, time.monotonic())
+        self._forget_taken(keys)
         if reply.skipped:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
                            len(reply.skipped), frames.preview(reply.skipped))
+
+    def _forget_taken(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._taken.pop(key, None)
 
     def pop_task(self, timeout: float = 1, fields: str | Sequence[str] = ("xs",)) -> dict | None:
         """Take the oldest queued task and mark it running: ``{"key": ..., "xs": {...}}``.
@@ -181,7 +199,10 @@ class RushWorker(Rush):
             claim = self._store.claim_pending(self._worker_id, names)
             seen = time.monotonic()
         self._terminate_hint = (claim.terminate, seen)
-        return None if claim.key is None else _task(claim, names)
+        if claim.key is None:
+            return None
+        self._taken[claim.key] = None
+        return _task(claim, names)
 
 
 def _task(claim: Claim, names: Sequence[str]) -> dict[str, Any]:

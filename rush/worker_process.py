@@ -13,17 +13,21 @@ import functools
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
+from dataclasses import replace
 from typing import Any, Iterator
 
 from . import logs
 from .config import RedisConfig, config_from_environment
 from .connection import check_connection
-from .errors import WorkerStoppedError
+from .errors import NoStartArgumentsError, WorkerStoppedError
 from .registry import WorkerRegistry
+from .serialization import dumps
 from .start_args import unpack
-from .states import LOST_MESSAGE
+from .states import CONTROLLER_EXITED_MESSAGE, LOST_MESSAGE, WorkerState
+from .store import TaskStore
 from .worker import RushWorker
 from .worker_ids import new_worker_id
 from .worker_options import WorkerOptions
@@ -42,9 +46,11 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
 
     Reads the start arguments the controller stored, imports ``packages``, puts
     ``globals`` into the loop's namespace, runs ``worker_loop(worker, **kwargs)`` and then
-    marks the worker terminated. A loop that raises marks the worker lost (its tasks fail)
-    and re-raises. Without ``config`` the environment's (``RUSH_REDIS_URL`` ...) is used.
-    Raises ``RuntimeError`` when the network has no start arguments.
+    marks the worker terminated. A loop that raises records its crash (``worker_errors``,
+    an ERROR log record), marks the worker lost (its tasks fail with the exception's type,
+    message and traceback) and re-raises. Without ``config`` the environment's
+    (``RUSH_REDIS_URL`` ...) is used. Raises ``RuntimeError``
+    (``NoStartArgumentsError``) when the network has no start arguments.
     """
     options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
                                     heartbeat_expire, message_log, output_log)
@@ -75,11 +81,23 @@ def run_remote_worker(network_id: str, worker_id: str, config: RedisConfig,
 
 def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
                remote: bool = False, supervisor_pid: int | None = None) -> str:
-    """Run one worker with validated ``options``; returns its id."""
+    """Run one worker with validated ``options``; returns its id.
+
+    In the main thread of a process, a SIGTERM marks the worker lost before the process
+    ends; with ``supervisor_pid`` (a local worker of that controller process), the worker
+    also ends, lost, when the controller is gone (message ``"Controller of the worker
+    exited"``), and leaves SIGINT to the controller.
+    """
     _redirect(options.message_log, "message", worker_id, sys.stderr)
     _redirect(options.output_log, "output", worker_id, sys.stdout)
-    if supervisor_pid is not None:
-        _watch_supervisor(supervisor_pid)
+    in_main = threading.current_thread() is threading.main_thread()
+    with Supervision(network_id, worker_id, config, supervisor_pid) if in_main \
+            else contextlib.nullcontext():
+        return _run(network_id, worker_id, config, options, remote)
+
+
+def _run(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
+         remote: bool) -> str:
     check_connection(config)
     registry = WorkerRegistry.connect(network_id, config)
     try:
@@ -101,7 +119,7 @@ def _prepare(network_id: str, worker_id: str, registry: WorkerRegistry) -> tuple
     """The loop and its kwargs, with ``packages`` imported and ``globals`` in place."""
     stored = registry.start_args(worker_id)
     if stored is None:
-        raise RuntimeError(
+        raise NoStartArgumentsError(
             f"network {network_id!r} has no start arguments for worker {worker_id!r}: start "
             "workers with a controller's start_local_workers(), start_remote_workers() or "
             "worker_script(), which store them first")
@@ -135,8 +153,11 @@ def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
     except WorkerStoppedError:
         logger.info("worker %s was stopped", worker.worker_id)
     except (Exception, KeyboardInterrupt) as e:
-        logger.error("worker %s: the loop raised %s: %s", worker.worker_id, type(e).__name__, e)
-        worker.set_lost(f"{LOST_MESSAGE}: {type(e).__name__}: {e}")
+        try:
+            worker.record_crash(e)
+        except Exception as failure:  # e.g. Redis is gone: the loop's error matters more
+            logger.error("worker %s: could not record the crash of its loop: %s",
+                         worker.worker_id, failure)
         raise
     worker.set_terminated()
 
@@ -152,14 +173,65 @@ def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> N
     os.close(fd)
 
 
-def _watch_supervisor(pid: int) -> None:
-    """End this process when the controller that supervises it is gone (a backup for the
-    parent-death signal, which Linux sends when the *thread* that started us ends)."""
+class Supervision:
+    """Ends a worker process in a true state when it is stopped from outside.
 
-    def watch() -> None:
-        while True:
-            if os.getppid() != pid:
-                os._exit(70)
-            threading.Event().wait(_SUPERVISION_INTERVAL)
+    Used as a context around the worker's run, in the main thread. A SIGTERM (also what
+    Linux sends a supervised local worker when its controller dies: the parent-death
+    signal) wakes a thread that marks the worker lost, failing its running and pending
+    tasks, on a connection of its own (the main thread may be in the middle of a command
+    on the worker's, or in a long computation that delays Python's signal handlers), and
+    then ends the process. With a supervisor, the thread also checks every second that
+    the controller is still the parent (the parent-death signal is only set up when the
+    controller starts workers from its main thread) and leaves SIGINT to the controller.
+    """
 
-    threading.Thread(target=watch, name="rush-supervision", daemon=True).start()
+    def __init__(self, network_id: str, worker_id: str, config: RedisConfig,
+                 supervisor_pid: int | None) -> None:
+        self.network_id, self.worker_id, self.config = network_id, worker_id, config
+        self.supervisor_pid = supervisor_pid
+        self._wake = threading.Event()
+        self._over = False  # the run ended normally: the thread leaves quietly
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "Supervision":
+        self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: self._wake.set())
+        if self.supervisor_pid is not None:
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=self._watch, name="rush-supervision", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._over = True
+        self._wake.set()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _controller_gone(self) -> bool:
+        return self.supervisor_pid is not None and os.getppid() != self.supervisor_pid
+
+    def _watch(self) -> None:
+        while not self._wake.wait(_SUPERVISION_INTERVAL) and not self._controller_gone():
+            pass
+        if self._over:
+            return
+        gone = self._controller_gone()
+        try:
+            self._mark_lost(CONTROLLER_EXITED_MESSAGE if gone else LOST_MESSAGE)
+        finally:
+            os._exit(70 if gone else 128 + signal.SIGTERM)
+
+    def _mark_lost(self, message: str) -> None:
+        # a short retry: a process that must end does not wait out a long Redis outage
+        config = replace(self.config, retry_seconds=min(self.config.retry_seconds, 3.0))
+        try:
+            store = TaskStore.connect(self.network_id, config)
+        except Exception:  # a bad config: nothing to record, the sweeps will find the worker
+            return
+        try:
+            store.stop_worker(self.worker_id, WorkerState.LOST, dumps({"message": message}))
+        except Exception as e:  # best effort on the way out: say why on stderr
+            print(f"rush worker {self.worker_id}: could not record its end: {e}",
+                  file=sys.stderr, flush=True)
+        finally:
+            store.close()

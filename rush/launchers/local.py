@@ -3,7 +3,8 @@
 stderr goes to a file (``message_<id>.log`` in ``message_log``, else a private folder of
 the controller), never to a pipe nobody reads. The Redis URL travels in the environment,
 so no password shows in a process title. With ``supervise`` the worker dies with the
-controller: Linux's parent-death signal, plus a check in the worker.
+controller: Linux's parent-death signal (SIGTERM, on which the worker marks itself lost
+before it ends), plus a check in the worker.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def start_process(network_id: str, worker_id: str, config: RedisConfig, options:
         return subprocess.Popen(
             command, env=_worker_env(config), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             close_fds=True, start_new_session=not supervise,
-            preexec_fn=(lambda: die_with_parent(signal.SIGKILL)) if death_signal else None)
+            preexec_fn=(lambda: die_with_parent(signal.SIGTERM)) if death_signal else None)
 
 
 def tail(path: Path, lines: int = _TAIL_LINES) -> str:
