@@ -213,7 +213,7 @@ class WorkerPool:
             kill(process)
         future = self.futures.get(worker_id)
         if future is not None:
-            future.cancel()
+            _cancel(future)
 
     # -- lost workers --------------------------------------------------------------
 
@@ -310,7 +310,7 @@ class WorkerPool:
         self.kill(None)
         self.reap(kill_unsupervised=True)
         for future in self.futures.values():
-            future.cancel()
+            _cancel(future)
         self.processes.clear()
         self.futures.clear()
         self._launches.clear()
@@ -349,3 +349,15 @@ class WorkerPool:
         """Reap the supervised workers; the pool is not used afterwards."""
         self.reap()
         atexit.unregister(self._atexit)
+
+
+def _cancel(future: Any) -> None:
+    """Cancel an engine future that has not ended. Its engine may be gone (a Dask client
+    closed with its ``with`` block): its workers are then gone too, nothing to cancel."""
+    if future.done():
+        return
+    try:
+        future.cancel()
+    except Exception as e:  # e.g. Dask's "IOLoop is closed"
+        logger.info("could not cancel a remote worker's future (%s: %s); its engine is gone",
+                    type(e).__name__, e)
