@@ -322,7 +322,8 @@ class WorkerPool:
 
         Supervised workers end because their controller does: they are marked lost first,
         their tasks failed with ``"Controller of the worker exited"``."""
-        supervised, unsupervised = [], []
+        supervised: list[str] = []
+        unsupervised: list[str] = []
         for worker_id, process in self.processes.items():
             launch = self._launches.get(worker_id)
             if process.poll() is None:

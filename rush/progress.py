@@ -53,10 +53,13 @@ class Best:
             if self.objective is None:
                 self.objective = next((k for k, v in ys.items() if is_number(v)), None)
             value = ys.get(self.objective) if self.objective is not None else None
-            if not is_number(value) or math.isnan(value):
+            if not is_number(value):
                 continue
-            if self.value is None or (value < self.value if self.minimize else value > self.value):
-                self.value = float(value)
+            number = float(value)  # type: ignore[arg-type]  # a numbers.Real
+            if math.isnan(number):
+                continue
+            if self.value is None or (number < self.value if self.minimize else number > self.value):
+                self.value = number
 
     def describe(self) -> str:
         """``"best y=0.3979"``, or "" while there is none."""
@@ -70,7 +73,7 @@ class ProgressBar:
 
     def __init__(self, total: int | None, best: Best, file: IO[str] | None = None,
                  description: str = "tasks") -> None:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
         self.best = best
         self._bar = tqdm(total=total, desc=description, unit="task", file=file,

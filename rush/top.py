@@ -145,7 +145,11 @@ def _keys_pressed(stream: IO[str]) -> Iterator[Any]:
     """A function that waits up to ``timeout`` s for a key and returns it (or ""); on a
     terminal, keys arrive without Enter while the view runs."""
     if not stream.isatty():
-        yield lambda timeout: (time.sleep(timeout), "")[1]  # only Ctrl-C leaves
+        def wait(timeout: float) -> str:
+            time.sleep(timeout)  # no keys to read: only Ctrl-C leaves
+            return ""
+
+        yield wait
         return
     import termios
     import tty
