@@ -215,8 +215,9 @@ class WorkerRegistry(NetworkLayer):
             pipe.hset(self.keys.worker_states, mapping={w: WorkerState.RUNNING.value for w in worker_ids})
             pipe.srem(self.keys.terminate, *worker_ids)
             for worker_id in worker_ids:
-                # no heartbeat until the new process registers (which sets flag and key in
-                # one MULTI): else a sweep in between finds the old, expired key and
-                # declares the restarting worker lost (and restarts it again, and again)
-                pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
+                # no heartbeat and no process until the new process registers (which sets
+                # them in one MULTI): else a sweep in between finds the old, expired key or
+                # the old, dead pid and declares the restarting worker lost (and restarts
+                # it again, and again)
+                pipe.hset(self.keys.worker(worker_id), mapping={"heartbeat": 0, "host": ""})
             pipe.execute()

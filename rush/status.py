@@ -65,7 +65,6 @@ def network_text(summary: NetworkSummary, registry: WorkerRegistry, where: str) 
     import pandas as pd
 
     lines = [f"network {summary.network_id!r} at {where}",
-             f"  running workers: {summary.workers.get('running', 0)}",
              f"  workers: {counts_text(summary.workers, 'none')}",
              "  tasks: " + ", ".join(f"{n} {state}" for state, n in summary.tasks.items()),
              "  last activity: " + (f"{utc(summary.last_activity)} ({ago(summary.last_activity)})"

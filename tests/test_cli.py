@@ -94,7 +94,7 @@ def test_status_prints_counts_and_the_worker_table(rsh, config):
     assert done.returncode == 0, done.stderr
     assert "2 queued" in done.stdout and "1 finished" in done.stdout
     assert "0 running" in done.stdout and "0 failed" in done.stdout
-    assert "running workers: 1" in done.stdout
+    assert "workers: 1 running" in done.stdout
     assert worker_ids[0] in done.stdout
     header = next(line for line in done.stdout.splitlines() if "worker_id" in line)
     assert header.split() == ["worker_id", "pid", "remote", "hostname", "heartbeat", "state"]

@@ -411,6 +411,15 @@ def test_only_workers_of_this_host_are_checked_by_pid(rsh, registry):
     assert registry.states() == {"here": "lost", "there": "running"}
 
 
+def test_a_restarting_worker_is_not_checked_by_its_old_pid(rsh, registry):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    registry.register("w1", dead.pid, "host", heartbeat_expire=None, remote=False)
+    registry.set_running(["w1"])  # restart_workers: the new process registers later
+    assert rsh.detect_lost_workers() == []
+    assert registry.states() == {"w1": "running"}
+
+
 def test_a_crash_is_stored_with_its_log_record_in_one_step(registry, network_id):
     registry.record_crash("w1", '{"worker_id": "w1"}', '{"level": "error"}')
     assert registry.crashes() == [b'{"worker_id": "w1"}']
