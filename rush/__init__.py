@@ -15,7 +15,7 @@ from __future__ import annotations
 from .attach import report_existing_network
 from .config import RedisConfig, redis_config
 from .controller import Rush
-from .errors import RushConnectionError, RushError, WorkerStoppedError
+from .errors import RushConnectionError, RushError, RushWorkerError, WorkerStoppedError
 from .local_redis import local_server
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .seeds import task_seed
@@ -53,7 +53,7 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
 
 __all__ = [
     "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
-    "TaskState", "WorkerState", "WorkerStoppedError", "local_server", "redis_config",
-    "remove_rush_plan", "rsh", "rush_available", "rush_config", "rush_plan", "start_worker",
-    "task_seed",
+    "RushWorkerError", "TaskState", "WorkerState", "WorkerStoppedError", "local_server",
+    "redis_config", "remove_rush_plan", "rsh", "rush_available", "rush_config", "rush_plan",
+    "start_worker", "task_seed",
 ]

@@ -68,17 +68,6 @@ def kill_descendants(spare: Collection[int | None] = ()) -> None:
             _signal(child, signal.SIGKILL)
 
 
-def end_own_tree() -> None:
-    """SIGKILL every process below this one, then this process (with its process group
-    when it leads one). Never returns."""
-    for child in descendants(os.getpid()):
-        _signal(child, signal.SIGKILL)
-    if os.getpgrp() == os.getpid():
-        os.killpg(0, signal.SIGKILL)
-    os.kill(os.getpid(), signal.SIGKILL)
-    raise SystemExit(137)  # unreachable: SIGKILL cannot be caught
-
-
 def _signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -102,3 +91,40 @@ def reap(process: subprocess.Popen, timeout: float = 5.0) -> int | None:
         except subprocess.TimeoutExpired:
             process.kill()
     return process.wait()
+
+
+def host_identity() -> str:
+    """What tells this host's processes apart from any other's: the kernel's boot id and
+    this process's pid namespace ("" where ``/proc`` cannot say, i.e. not Linux).
+
+    A hostname would not do: containers and cluster nodes may share one, and a pid is
+    only meaningful within one pid namespace of one boot.
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot_id = f.read().strip()
+        return f"{boot_id}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), ``None`` if it does not exist
+    or has exited (a zombie); Linux only (``None`` elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the fields after the command name, which is in parentheses and may hold anything
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])  # field 22 of proc(5), counted from the state (field 3)
+
+
+def process_gone(pid: int, started: int | None) -> bool:
+    """True when process ``pid``, which started at ``started`` (``process_start``), no
+    longer runs: it is absent, a zombie, or its pid now belongs to a newer process."""
+    now = process_start(pid)
+    return now is None or (started is not None and now != started)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, translate_errors
+from .crashes import Crash, CrashWatch, crash_frame, parse
 from .keys import NetworkKeys
 from .layer import Epoch
 from .launchers.remote import REMOTE_HEARTBEAT_PERIOD, default_executor
 from .logs import LogReader
 from .plan import DEFAULT_MAX_VALUE_SIZE, plan_value, resolve_config
 from .pool import WorkerPool
+from .progress import Best, NetworkProgress, ProgressBar
 from .registry import WorkerRegistry
 from .scripts import Scripts
 from .seeds import check_seed, task_seeds
@@ -63,7 +66,7 @@ def _with_cache(controller: "Rush", error: RushNetworkLostError) -> RushNetworkL
     cached = max((frame for _, frame in controller._finished_cache.values()), key=len,
                  default=None)
     if cached is None:
-        cached = frames.frame([])
+        cached = frames.frame(frames.columns([], ALL_FIELDS, []))
     return RushNetworkLostError(
         f"{error}; {len(cached)} cached result(s) are still in this controller (the "
         "finished_tasks of this error). reset() starts the network afresh", cached)
@@ -83,6 +86,7 @@ class Rush:
     #: A controller checks on every read that the network is still there; a worker
     #: learns it from its next write (its reads stay single commands).
     _guard_reads = True
+    _ANNOUNCES = True  # a controller puts its network into the server's index on connect
 
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None,
                  seed: int | None = None) -> None:
@@ -96,7 +100,10 @@ class Rush:
         self._epoch = Epoch()
         self._connect()
         self._store.look()  # the network as it is now: if its data vanish, we notice
+        if self._ANNOUNCES:
+            self._registry.announce()
         self._logs = LogReader()
+        self._crash_watch = CrashWatch()
         self.reset_cache()
 
     def _connect(self) -> None:
@@ -198,6 +205,35 @@ class Rush:
         """One row per worker: ``worker_id, state``."""
         return self.worker_info[["worker_id", "state"]]
 
+    @property
+    def worker_errors(self) -> "pd.DataFrame":
+        """One row per worker whose loop crashed: ``worker_id, timestamp`` (UTC), ``type,
+        message`` (``"<Type>: <message>"``), ``traceback`` and ``task_key`` (the task it
+        was on, or None); oldest first."""
+        return crash_frame(self._crashes())
+
+    def _crashes(self) -> list[Crash]:
+        return parse(self._registry.crashes())
+
+    def _report_crashes(self) -> None:
+        """Warn (once per crash) about crashes of worker loops. They are read only when a
+        worker event arrived since the last look (a crash publishes one)."""
+        if self._waiter.take("workers"):
+            self._crash_watch.report(self._crashes())
+
+    def _raise_if_all_crashed(self, states: dict[str, str] | None = None) -> None:
+        """Raise ``RushWorkerError`` when every worker has ended and one of them crashed
+        (workers this controller started that have not registered yet still count)."""
+        states = self._registry.states() if states is None else states
+        if not states or any(s == WorkerState.RUNNING.value for s in states.values()):
+            return
+        if self._pool is not None and self._pool.still_starting(states):
+            return
+        crashes = self._crashes()
+        if crashes:
+            self._crash_watch.report(crashes)
+            raise self._crash_watch.error(crashes)
+
     def _ids_in(self, state: WorkerState | None) -> list[str]:
         states = self._registry.states()
         return [w for w, s in states.items() if state is None or s == state.value]
@@ -249,7 +285,8 @@ class Rush:
         """Block until ``n`` workers (of ``worker_ids``, if given) are registered.
 
         ``timeout`` defaults to the plan's ``start_worker_timeout`` (else forever);
-        ``timeout=0`` checks once. Raises ``TimeoutError``.
+        ``timeout=0`` checks once. Raises ``TimeoutError``, or ``RushWorkerError`` when
+        every worker has ended and one of them crashed. Warns about crashed workers.
         """
         ids = id_list("worker_ids", worker_ids)
         if n is None and ids is None:
@@ -265,9 +302,13 @@ class Rush:
 
         def registered() -> int:
             states = self._registry.states()
+            self._report_crashes()
             if self._pool is not None:
                 self._pool.check_start_failures(set(states))
-            return len(states) if ids is None else sum(w in states for w in ids)
+            n_registered = len(states) if ids is None else sum(w in states for w in ids)
+            if n_registered < wanted:
+                self._raise_if_all_crashed(states)
+            return n_registered
 
         if not self._waiter.wait(lambda: registered() >= wanted, timeout):
             raise TimeoutError(f"{registered()} of {wanted} workers registered after {timeout} s")
@@ -389,17 +430,20 @@ class Rush:
     def detect_lost_workers(self, restart_local_workers: bool = False) -> list[str]:
         """Find running workers that died: local ones by their process handle, remote ones
         by their future, others by an expired heartbeat; and workers whose task runs past
-        its timeout (they are killed). They become ``"lost"`` and their running and pending
-        tasks fail with ``"Worker has crashed or was killed"`` (a timed-out task with
-        ``"Task timed out after s s"``), or go back to the queue while they have retries
-        left; a lost local worker's stderr tail is logged. Returns the ids found lost in
-        this call.
+        its timeout (they are killed). Workers registered on this host whose process is
+        gone are found too. They become ``"lost"`` and their running and pending tasks fail
+        with ``"Worker has crashed or was killed"`` (a timed-out task with ``"Task timed
+        out after s s"``), or go back to the queue while they have retries left; a lost
+        local worker's stderr tail is logged. Warns about crashed workers. Returns the ids
+        found lost in this call.
 
         ``restart_local_workers``: start again the local workers of this controller found
         lost now, and those that were already lost (a crashed loop, a timeout caught by the
         heartbeat) and whose process has ended.
         """
-        return self._workers.detect_lost(bool(restart_local_workers))
+        lost = self._workers.detect_lost(bool(restart_local_workers))
+        self._report_crashes()
+        return lost
 
     def restart_workers(self, worker_ids: str | Sequence[str]) -> list[str]:
         """Start the same worker ids again, with the same loop and arguments (killing any
@@ -669,14 +713,14 @@ class Rush:
         extra: dict[str, Sequence[Any]] | None = None
         if state_column:
             extra = {"state": [s.value for s, c in zip(states, counts) for _ in range(c)]}
-        return frames.frame(frames.records(keys, names, values, extra))
+        return frames.frame(frames.columns(keys, names, values, extra))
 
     def fetch_tasks(self, fields: str | Sequence[str] = ALL_FIELDS) -> "pd.DataFrame":
         """Every task, in creation order."""
         names = field_list("fields", fields)
         keys, _, values, vanished = self._store.read_all(names)
         frames.warn_vanished(vanished)
-        return frames.frame(frames.records(keys, names, values))
+        return frames.frame(frames.columns(keys, names, values))
 
     def fetch_queued_tasks(self, fields: str | Sequence[str] = QUEUED_FIELDS) -> "pd.DataFrame":
         """Queued tasks, oldest first."""
@@ -687,7 +731,7 @@ class Rush:
         names = field_list("fields", fields)
         keys, values, vanished = self._store.read_own_queues(names)
         frames.warn_vanished(vanished)
-        return frames.frame(frames.records(keys, names, values))
+        return frames.frame(frames.columns(keys, names, values))
 
     def fetch_running_tasks(self, fields: str | Sequence[str] = RUNNING_FIELDS) -> "pd.DataFrame":
         """Running tasks."""
@@ -717,25 +761,32 @@ class Rush:
     def fetch_new_tasks(self, fields: str | Sequence[str] = ALL_FIELDS, timeout: float = 0
                         ) -> "pd.DataFrame":
         """Tasks finished since the last call of this method. With ``timeout > 0`` it blocks
-        until at least one arrives or the time is up (then an empty DataFrame)."""
+        until at least one arrives or the time is up (then an empty DataFrame), and warns
+        about crashed workers."""
         names = field_list("fields", fields)
         positive_number("timeout", timeout)
         if timeout > 0:
-            self._waiter.wait(lambda: self.n_finished_tasks > self._new_cursor, timeout)
+            def arrived() -> bool:
+                self._report_crashes()
+                return self.n_finished_tasks > self._new_cursor
+
+            self._waiter.wait(arrived, timeout)
         self._new_cursor, new = self._read_finished(names, self._new_cursor)
         return new
 
     def _read_finished(self, names: tuple[str, ...], cursor: int) -> tuple[int, "pd.DataFrame"]:
-        recs: list[dict] = []
+        all_keys: list[str] = []
+        all_values: list = []
         while True:
             keys, _, values, vanished = self._store.read(
                 [TaskState.FINISHED], names, cursor, cursor + READ_CHUNK - 1)
             frames.warn_vanished(vanished)
-            recs.extend(frames.records(keys, names, values))
+            all_keys.extend(keys)
+            all_values.extend(values)
             got = len(keys) + len(vanished)
             cursor += got
             if got < READ_CHUNK:
-                return cursor, frames.frame(recs)
+                return cursor, frames.frame(frames.columns(all_keys, names, all_values))
 
     def reset_cache(self) -> None:
         """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""
@@ -745,27 +796,72 @@ class Rush:
     # -- waiting -------------------------------------------------------------------
 
     def wait_for_tasks(self, keys: str | Sequence[str], detect_lost_workers: bool = False,
-                       timeout: float | None = None) -> None:
-        """Block until every key is finished or failed, or no worker is running.
+                       timeout: float | None = None, progress: bool = False) -> None:
+        """Block until every key is finished or failed, or no worker is running (workers
+        this controller started count from their start).
 
         With ``detect_lost_workers`` it sweeps for lost workers while waiting (their tasks
-        fail, so the wait ends). Raises ``TimeoutError`` after ``timeout`` seconds.
+        fail, so the wait ends). With ``progress`` it shows a progress bar (tasks done of
+        ``keys``, rate, best value of the first numeric output). Warns about crashed
+        workers. Raises ``TimeoutError`` after ``timeout`` seconds, and ``RushWorkerError``
+        when tasks remain, every worker has ended and one of them crashed.
         """
-        remaining = set(key_list("keys", keys))
+        all_keys = key_list("keys", keys)
+        remaining = set(all_keys)
         if timeout is not None:
             positive_number("timeout", timeout)
         cursor = 0
+        bar = ProgressBar(len(remaining), Best()) if progress else None
 
         def done() -> bool:
             nonlocal cursor
             settled, cursor, n_running = self._store.progress(list(remaining), cursor)
             remaining.difference_update(settled)
-            return not remaining or n_running == 0
+            self._report_crashes()
+            if bar is not None:
+                self._show_settled(bar, settled, len(all_keys) - len(remaining))
+            if remaining and n_running == 0:
+                if self._pool is not None and self._pool.still_starting(self._registry.states()):
+                    return False
+                self._raise_if_all_crashed()
+                return True
+            return not remaining
 
         sweep = self.detect_lost_workers if detect_lost_workers else None
-        if not self._waiter.wait(done, timeout, on_slice=sweep):
-            raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
-                               f"after {timeout} s")
+        try:
+            if not self._waiter.wait(done, timeout, on_slice=sweep):
+                raise TimeoutError(f"{len(remaining)} task(s) still not finished or failed "
+                                   f"after {timeout} s")
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _show_settled(self, bar: ProgressBar, settled: set[str], done: int) -> None:
+        if settled:
+            outputs = self._store.read_hashes(list(settled), ("ys",))
+            bar.best.update(frames.decode_value("ys", ys) for (ys,) in outputs if ys is not None)
+        bar.show(done)
+
+    @contextlib.contextmanager
+    def progress(self, total: int | None = None, objective: str | None = None,
+                 minimize: bool = True, file: IO[str] | None = None) -> Iterator[None]:
+        """Show a progress bar of the network while the ``with`` block runs (a user's own
+        loop): tasks finished or failed out of ``total`` (default: every task created so
+        far), rate, and the best value so far of ``objective`` (default: the first numeric
+        output, minimized unless ``minimize=False``). A thread with its own connection
+        follows the network's events; the bar goes to ``file`` (default stderr) or the
+        notebook.
+        """
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+            raise ValueError(f"total must be an int >= 0 or None, got {total!r}")
+        if objective is not None and not isinstance(objective, str):
+            raise TypeError("objective must be the name of an output field (str) or None")
+        follower = NetworkProgress(self._network_id, self._config, total,
+                                   Best(objective, bool(minimize)), file).start()
+        try:
+            yield
+        finally:
+            follower.stop()
 
     # -- housekeeping --------------------------------------------------------------
 
@@ -784,6 +880,7 @@ class Rush:
             self._epoch.value = ""  # the next call joins a new network under the same id
         self.reset_cache()
         if workers:
+            self._registry.forget_network()
             self._logs.forget()
 
     def summary(self) -> dict[str, dict[str, int]]:

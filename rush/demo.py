@@ -3,6 +3,7 @@ then the best tasks and ``worker_info``."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
@@ -32,33 +33,6 @@ def wl_random_search(rush, n_evaluations: int = 100) -> None:
         rush.push_results(keys, yss=[{"y": branin(xs["x1"], xs["x2"])}])
 
 
-class Progress:
-    """A one-line progress bar (redrawn in place on a terminal, else a line per 10 %)."""
-
-    def __init__(self, total: int, out: TextIO) -> None:
-        self.total, self.out = total, out
-        self.live = out.isatty()
-        self.started = time.monotonic()
-        self._last_decile = -1
-
-    def show(self, done: int, best: float | None) -> None:
-        done = min(done, self.total)
-        fraction = done / self.total
-        if not self.live and int(fraction * 10) == self._last_decile:
-            return
-        self._last_decile = int(fraction * 10)
-        bar = "#" * int(fraction * 30)
-        rate = done / max(time.monotonic() - self.started, 1e-9)
-        text = (f"[{bar:<30}] {done}/{self.total} tasks  {rate:7.0f}/s  best y "
-                f"{'-' if best is None else f'{best:.5f}'}")
-        self.out.write(("\r" + text) if self.live else text + "\n")
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.out.write("\n")
-
-
 def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig | None = None,
              out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code. It deletes its own network at the end, and
@@ -81,8 +55,9 @@ def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig 
                                        n_evaluations=n_evaluations)
         controller.wait_for_workers(n_workers, timeout=60)
         print(f"{n_workers} workers up in {time.monotonic() - started:.2f} s", file=out)
+        searching = time.monotonic()
         _watch(controller, n_evaluations, out)
-        _report(controller, out)
+        _report(controller, time.monotonic() - searching, out)
         return 0
     finally:
         controller.reset()
@@ -90,30 +65,28 @@ def run_demo(n_workers: int = 4, n_evaluations: int = 2000, config: RedisConfig 
 
 
 def _watch(controller, n_evaluations: int, out: TextIO) -> None:
-    progress = Progress(n_evaluations, out)
-    best = None
-    try:
-        while True:
-            running = controller.n_running_workers
-            new = controller.fetch_new_tasks(fields=("ys",), timeout=0.2 if running else 0)
-            if len(new):
-                low = float(new["y"].min())
-                best = low if best is None else min(best, low)
-            progress.show(controller.n_finished_tasks, best)
-            if not running:
-                break
+    """Wait until the workers are done, with a live bar on a terminal (none when the output
+    is captured: a file gets the final summary only)."""
+    bar = controller.progress(total=n_evaluations, objective="y", file=out) if out.isatty() \
+        else contextlib.nullcontext()
+    with bar:
+        while controller.n_running_workers:
+            controller.fetch_new_tasks(fields=(), timeout=0.5)  # wakes up on new results
             controller.detect_lost_workers()
-    finally:
-        progress.close()
 
 
-def _report(controller, out: TextIO) -> None:
+def _report(controller, seconds: float, out: TextIO) -> None:
     import pandas as pd
 
     finished = controller.fetch_finished_tasks()
+    if not len(finished):
+        print(f"no task finished in {seconds:.2f} s", file=out)
+        return
+    print(f"{len(finished)} tasks finished in {seconds:.2f} s "
+          f"({len(finished) / max(seconds, 1e-9):.0f}/s), best y {finished['y'].min():.5f}",
+          file=out)
     with pd.option_context("display.width", 120, "display.max_columns", 10):
-        print(f"\n{len(finished)} tasks finished; the best 5 (Branin minimum is "
-              f"{BRANIN_MINIMUM}):", file=out)
+        print(f"\nthe best 5 (Branin minimum is {BRANIN_MINIMUM}):", file=out)
         print(finished.nsmallest(5, "y")[["x1", "x2", "y", "worker_id"]].to_string(index=False),
               file=out)
         print("\nworker_info:", file=out)

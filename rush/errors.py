@@ -35,3 +35,29 @@ class RushNetworkLostError(RushError):
     def __init__(self, message: str, finished_tasks: object = None) -> None:
         super().__init__(message)
         self.finished_tasks = finished_tasks
+class NoStartArgumentsError(RushError, RuntimeError):
+    """A worker found no start arguments in its network (no controller stored them)."""
+
+
+class UnknownNetworkError(RushError, LookupError):
+    """The server has no network of that id."""
+
+
+class RushWorkerError(RushError):
+    """Every worker of the network has ended and at least one crashed (its loop raised).
+
+    The text holds the first crash's type, message and traceback; ``worker_id`` and
+    ``traceback`` are that crash's, ``n_crashed`` counts the crashed workers.
+    """
+
+    def __init__(self, worker_id: str, type: str, message: str, traceback: str,
+                 n_crashed: int = 1) -> None:
+        others = f" (and {n_crashed - 1} more crashed worker(s): see Rush.worker_errors)" \
+            if n_crashed > 1 else ""
+        super().__init__(f"every worker has ended; worker {worker_id} crashed with "
+                         f"{message}{others}\n{traceback}")
+        self.worker_id = worker_id
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+        self.n_crashed = n_crashed

@@ -1,8 +1,32 @@
-"""Task records and the DataFrames built from them (pandas is imported only here)."""
+"""Task DataFrames (pandas is imported only here).
+
+A frame is built column by column from the stored values, and every column holds the
+Python values it was built from:
+
+- ints stay ints (``int64``), floats floats (``float64``), bools bools (``bool``);
+- anything else, and any mix (ints with floats, ``None`` with numbers, ...), is an
+  ``object`` column holding the values as they were; strings get pandas' default
+  string column;
+- a task that lacks a field (no value at all, unlike a stored ``None``) gives NaN in a
+  column of floats and ``None`` in any other column.
+
+The inner names of the dicts in ``xs``, ``ys``, ``xs_extra``, ``ys_extra`` become
+columns; any other requested field (``worker_id``, ``condition``, ...) is always a
+column, even when no task has it, and so is ``keys``: a frame without tasks has exactly
+those columns. Task control fields (``seed``, ``timeout``, ``max_retries``,
+``attempts``) are columns only when some task has them.
+
+No value is ever dropped: an inner name that another field already gave a column (a
+name in both ``xs`` and ``ys``), or that a field's own column takes (``keys``,
+``worker_id``, ``state``, ``condition``, ``seed``, ...), becomes the column
+``<field>.<name>``, e.g. ``ys.x`` or ``xs.keys``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .serialization import field_decoder
@@ -16,6 +40,21 @@ logger = logging.getLogger("rush")
 SPREAD_FIELDS = frozenset({"xs", "ys", "xs_extra", "ys_extra"})
 #: Task control fields: a column only when some task has them (like the inner names).
 CONTROL_FIELDS = frozenset({"seed", "timeout", "max_retries", "attempts"})
+#: Columns that end every frame, in this order (the input and output columns come first,
+#: whichever task introduced them).
+TRAILING_COLUMNS = ("worker_id", "condition", "state", "keys")
+
+
+class _Absent:
+    """The cell of a task that lacks a field (distinct from a stored ``None``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT = _Absent()
 
 
 def decode_value(field: str, raw: bytes) -> Any:
@@ -23,69 +62,203 @@ def decode_value(field: str, raw: bytes) -> Any:
     return field_decoder(field)(raw)
 
 
-def records(keys: Sequence[str], fields: Sequence[str], values: Sequence,
-            extra: dict[str, Sequence] | None = None) -> list[dict]:
-    """Flat records, one per task: inner names of spread fields become keys, then
-    ``worker_id``/``condition``/other fields, then ``keys``. ``values`` is flat, F per key."""
-    nf = len(fields)
-    # Per field, decided once (not per value): its offset, name, decoder, spread, and
-    # whether a task without it still gets the column.
-    plan = [(j, f, field_decoder(f), f in SPREAD_FIELDS,
-             f not in SPREAD_FIELDS and f not in CONTROL_FIELDS) for j, f in enumerate(fields)]
-    out = []
-    base = 0
-    for i, key in enumerate(keys):
-        rec: dict[str, Any] = {}
-        for j, field, decode, spread, always in plan:
-            raw = values[base + j]
-            if raw is None:
-                if always:
-                    rec.setdefault(field, None)  # a requested field is a column
-                continue
-            value = decode(raw)
-            if spread and isinstance(value, dict):
-                rec.update(value)
-            else:
-                rec[field] = value
-        if extra:
-            for name, column in extra.items():
-                rec[name] = column[i]
-        rec["keys"] = key
-        out.append(rec)
-        base += nf
+class Columns:
+    """The cells of a frame, column by column (``ABSENT`` where a task lacks a field),
+    with how many cells of each column are absent."""
+
+    def __init__(self, n_rows: int, fixed: Sequence[str]) -> None:
+        self.n_rows = n_rows
+        self.fixed = list(fixed)  # columns present even without tasks
+        self.cells: dict[str, list] = {}
+        self.absent: dict[str, int] = {}
+        self.origin: dict[str, str] = {}  # column from an inner name -> its field
+
+    def name_for(self, field: str, name: str) -> str:
+        """The column of inner name ``name`` of ``field``: ``name``, or ``field.name``
+        when another field has the column already."""
+        taken = self.origin.get(name, field) != field or (name in self.cells and name not in self.origin)
+        return f"{field}.{name}" if taken else name
+
+    def put(self, name: str, row: int, value: Any) -> None:
+        """Set one cell."""
+        column = self.cells.get(name)
+        if column is None:
+            column = self.cells[name] = []
+            self.absent[name] = 0
+        have = len(column)
+        if have == row:
+            column.append(value)
+        elif have < row:
+            column.extend([ABSENT] * (row - have))
+            self.absent[name] += row - have
+            column.append(value)
+        else:  # the same field set this name for this task already
+            column[row] = value
+
+    def finish(self) -> None:
+        """Pad every column to ``n_rows``."""
+        for name, column in self.cells.items():
+            missing = self.n_rows - len(column)
+            if missing:
+                column.extend([ABSENT] * missing)
+                self.absent[name] += missing
+
+
+def columns(keys: Sequence[str], fields: Sequence[str], values: Sequence,
+            extra: dict[str, Sequence] | None = None) -> Columns:
+    """The cells of the tasks ``keys``: ``values`` is flat, one value per field per key
+    (``None``: the task lacks the field); ``extra`` adds whole columns (e.g. ``state``)."""
+    n, nf = len(keys), len(fields)
+    fixed = [f for f in fields if f not in SPREAD_FIELDS and f not in CONTROL_FIELDS]
+    out = Columns(n, fixed + list(extra or ()) + ["keys"])
+    for j, field in enumerate(fields):
+        raw_values = values[j::nf] if nf > 1 else values
+        decode = field_decoder(field)
+        if field in SPREAD_FIELDS:
+            _spread(out, field, [None if raw is None else decode(raw) for raw in raw_values])
+        elif field not in CONTROL_FIELDS or any(r is not None for r in raw_values):
+            _replace(out, field, [None if r is None else decode(r) for r in raw_values])
+    for name, column in (extra or {}).items():
+        _replace(out, name, list(column))
+    _replace(out, "keys", list(keys))
+    out.finish()
     return out
 
 
-def frame(recs: list[dict]) -> "pd.DataFrame":
-    """One DataFrame from records; an empty frame when there are none."""
+def _spread(out: Columns, field: str, dicts: list) -> None:
+    """Columns from the inner names of a dict field: one list comprehension per name."""
+    if not {type(d) for d in dicts} <= {dict, type(None)}:  # a non-dict value, a dict subclass
+        _spread_by_cell(out, field, dicts)
+        return
+    n = len(dicts)
+    # per inner name, how many tasks have it (C-speed), in order of first appearance
+    counts = Counter(chain.from_iterable(d for d in dicts if d))
+    for name, present in counts.items():
+        if present == n:
+            column = [d[name] for d in dicts]  # type: ignore[index]
+        else:
+            column = [ABSENT if d is None else d.get(name, ABSENT) for d in dicts]
+        target = out.name_for(field, name)
+        out.cells[target] = column
+        out.absent[target] = n - present
+        out.origin[target] = field
+
+
+def _spread_by_cell(out: Columns, field: str, values: list) -> None:
+    for row, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                target = out.name_for(field, name)
+                out.origin[target] = field
+                out.put(target, row, inner)
+        else:  # not a dict: one column named after the field
+            out.put(field, row, value)
+
+
+def _replace(out: Columns, name: str, column: list) -> None:
+    """A whole column from one field; an inner name it collides with moves to
+    ``<its field>.<name>``."""
+    field = out.origin.pop(name, None)
+    if field is not None:
+        moved = f"{field}.{name}"
+        out.cells[moved] = out.cells.pop(name)
+        out.absent[moved] = out.absent.pop(name)
+        out.origin[moved] = field
+    out.cells[name] = column
+    out.absent[name] = 0
+
+
+def frame(cols: Columns) -> "pd.DataFrame":
+    """The DataFrame of ``cols``: typed columns (see the module docstring), trailing
+    columns last; without tasks, exactly the fixed columns."""
     import pandas as pd
 
-    if not recs:
-        return pd.DataFrame()
-    return _trailing_last(pd.DataFrame.from_records(recs))
+    if cols.n_rows == 0:
+        return pd.DataFrame(columns=_trailing_order(cols.fixed))
+    data = {name: _series(cells, cols.absent[name]) for name, cells in cols.cells.items()}
+    df = pd.DataFrame(data, columns=_trailing_order(list(data)))
+    return df
 
 
-#: Columns that end every frame, in this order (the input and output columns come first,
-#: whichever record introduced them).
-TRAILING_COLUMNS = ("worker_id", "condition", "state", "keys")
+def _trailing_order(names: list[str]) -> list[str]:
+    tail = [c for c in TRAILING_COLUMNS if c in names]
+    return [c for c in names if c not in tail] + tail
 
 
-def _trailing_last(df: "pd.DataFrame") -> "pd.DataFrame":
-    tail = [c for c in TRAILING_COLUMNS if c in df.columns]
-    if list(df.columns[len(df.columns) - len(tail):]) == tail:
-        return df
-    return df[[c for c in df.columns if c not in tail] + tail]
+def _series(cells: list, n_absent: int) -> "pd.Series":
+    """One column of Python values (``ABSENT`` marks a task without the field)."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    if n_absent:
+        present = [v for v in cells if v is not ABSENT]
+        if present and infer_dtype(present, skipna=False) == "floating":
+            return pd.Series([np.nan if v is ABSENT else v for v in cells], dtype="float64")
+        return pd.Series([None if v is ABSENT else v for v in cells], dtype=object)
+    kind = infer_dtype(cells, skipna=False)
+    if kind == "integer":
+        try:
+            return pd.Series(np.array(cells, dtype=np.int64))
+        except OverflowError:  # beyond 64 bits: Python ints
+            return pd.Series(cells, dtype=object)
+    if kind == "floating":
+        return pd.Series(np.array(cells, dtype=np.float64))
+    if kind == "boolean":
+        return pd.Series(np.array(cells, dtype=bool))
+    if kind == "string":
+        return pd.Series(cells)  # pandas' default string column
+    return pd.Series(cells, dtype=object)
 
 
 def append(old: "pd.DataFrame | None", new: "pd.DataFrame") -> "pd.DataFrame":
-    """``old`` with the rows of ``new`` below (columns united)."""
+    """``old`` with the rows of ``new`` below (columns united), under the same typing as
+    one frame built from all the tasks: a column two parts type differently becomes
+    ``object``, a column one part lacks gets NaN (floats) or ``None`` (anything else)."""
     import pandas as pd
 
-    if old is None or old.empty:
-        return new
-    if new.empty:
-        return old
-    return _trailing_last(pd.concat([old, new], ignore_index=True, sort=False))
+    if old is None or len(old) == 0:
+        return new if len(new) or old is None else _union_empty(old, new)
+    if len(new) == 0:
+        return _union_empty(old, new)
+    if list(old.columns) == list(new.columns) and list(old.dtypes) == list(new.dtypes):
+        return pd.concat([old, new], ignore_index=True)
+    names = _trailing_order(list(dict.fromkeys([*old.columns, *new.columns])))
+    data = {name: _joined(old.get(name), new.get(name), len(old), len(new)) for name in names}
+    return pd.DataFrame(data, columns=names)
+
+
+def _union_empty(df: "pd.DataFrame", empty: "pd.DataFrame") -> "pd.DataFrame":
+    """``df`` with the columns of an ``empty`` frame it lacks (no rows to fill)."""
+    extra = [c for c in empty.columns if c not in df.columns]
+    if not extra:
+        return df
+    import pandas as pd
+
+    filled = df.assign(**{c: pd.Series([None] * len(df), dtype=object) for c in extra})
+    return filled[_trailing_order(list(filled.columns))]
+
+
+def _joined(a: "pd.Series | None", b: "pd.Series | None", n_a: int, n_b: int) -> "pd.Series":
+    import numpy as np
+    import pandas as pd
+
+    if a is None or b is None:
+        present, n_missing = (b, n_a) if a is None else (a, n_b)
+        assert present is not None
+        if present.dtype == np.float64:
+            filler = pd.Series(np.full(n_missing, np.nan))
+        else:
+            present = present.astype(object)
+            filler = pd.Series([None] * n_missing, dtype=object)
+        parts = [filler, present] if a is None else [present, filler]
+    elif a.dtype == b.dtype:
+        parts = [a, b]
+    else:
+        parts = [a.astype(object), b.astype(object)]
+    return pd.concat(parts, ignore_index=True)
 
 
 def warn_vanished(vanished: Sequence[str]) -> None:

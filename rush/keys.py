@@ -35,6 +35,8 @@ key                            type     holds
 ``P launch:<wid>``             string   one-time token of a remote worker's launch
 ``P log:<wid>``                list     JSON log records of a worker
 ``P step:<wid>``               hash     the last write step of a worker and its reply
+``P worker_errors``            hash     worker id -> JSON record of its loop's crash
+                                        (the latest, if it crashed more than once)
 ``P start_args``               string   id of the latest start arguments
 ``P start_args:<id>``          string   pickled start arguments (content id)
 ``P start_args_ids``           set      ids of every stored start arguments
@@ -42,6 +44,16 @@ key                            type     holds
 ``P trash``                    hash     reset id -> what that reset still has to free
 ``P trash:<id>:<n>``           any      keys a reset moved away, freed in slices
 ``P events``                   channel  pub/sub: "tasks" and "workers" events
+=============================  =======  ==============================================
+
+One key is server-wide, outside every network:
+
+=============================  =======  ==============================================
+``rush:networks``              zset     network id -> time of its last recorded
+                                        activity (a controller attached, a worker
+                                        registered, ended or crashed); ``reset()``
+                                        removes the id. How ``rush status`` finds the
+                                        networks without scanning the keyspace.
 =============================  =======  ==============================================
 
 Lua scripts get fixed keys through KEYS, and build the per-task and per-worker keys
@@ -60,6 +72,10 @@ the keyspace. A new key must be added to ``fixed_keys``/``task_data_keys`` or to
 from __future__ import annotations
 
 
+#: Sorted set of the network ids of the server (see the module docstring).
+NETWORKS = "rush:networks"
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -73,6 +89,7 @@ class NetworkKeys:
         "worker_prefix", "terminate", "events", "start_args", "worker_start_args",
         "hashes", "start_args_ids", "trash", "epoch", "incarnations",
         "own_queue_prefix", "priority", "deadlines_prefix", "terminate_on_idle",
+        "worker_errors",
     )
 
     def __init__(self, network_id: str) -> None:
@@ -101,6 +118,7 @@ class NetworkKeys:
         self.priority = p + "priority"
         self.deadlines_prefix = p + "deadlines:"
         self.terminate_on_idle = p + "terminate_on_idle"
+        self.worker_errors = p + "worker_errors"
 
     def task(self, key: str) -> str:
         """Hash holding the fields of task ``key``."""
@@ -168,7 +186,8 @@ class NetworkKeys:
     def fixed_keys(self) -> list[str]:
         """Every fixed key of the network."""
         return [*self.task_data_keys(), self.worker_states, self.incarnations, self.epoch,
-                self.terminate, self.start_args, self.worker_start_args, self.start_args_ids]
+                self.terminate, self.start_args, self.worker_start_args, self.start_args_ids,
+                self.worker_errors]
 
     def worker_task_prefixes(self) -> list[str]:
         """Prefixes (``+ worker id``) of the per-worker keys holding task data."""

@@ -19,6 +19,12 @@ LEVELS = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logg
 LOG_COLUMNS = ("worker_id", "level", "timestamp", "logger", "caller", "msg")
 
 
+def encode_record(level: str, timestamp: float, logger: str, caller: str, msg: str) -> str:
+    """One stored log record (JSON): what ``read_log`` and ``print_log`` read back."""
+    return json.dumps({"level": level.lower(), "timestamp": timestamp, "logger": logger,
+                       "caller": caller, "msg": msg}, default=str)
+
+
 class RedisLogHandler(logging.Handler):
     """Pushes JSON records (level, timestamp, logger, caller, msg) to a worker's log.
 
@@ -37,10 +43,9 @@ class RedisLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._buffer.append(json.dumps({
-                "level": record.levelname.lower(), "timestamp": record.created,
-                "logger": record.name, "caller": f"{record.funcName} ({record.filename}:{record.lineno})",
-                "msg": record.getMessage()}, default=str))
+            self._buffer.append(encode_record(
+                record.levelname, record.created, record.name,
+                f"{record.funcName} ({record.filename}:{record.lineno})", record.getMessage()))
             if len(self._buffer) > self._buffer_size or record.levelno >= logging.ERROR:
                 self.flush()
         except Exception:

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ._process import kill
+from ._process import host_identity, kill, process_gone
 from .config import RedisConfig
+from .connection import answers
+from .errors import RushConnectionError
 from .launchers import local, remote, script
 from .registry import WorkerRegistry
 from .start_args import place
-from .states import KILLED_MESSAGE, LOST_MESSAGE, WorkerState
+from .states import CONTROLLER_EXITED_MESSAGE, KILLED_MESSAGE, LOST_MESSAGE, WorkerState
 from .store import TaskStore
 from .worker_ids import new_worker_id
 from .worker_options import WorkerOptions
@@ -191,6 +193,11 @@ class WorkerPool:
                                "unknown" if state is None else state)
         return running
 
+    def still_starting(self, states: dict[str, str]) -> list[str]:
+        """Workers this controller launched that are not in ``states`` (not registered
+        yet) and whose process or future has not ended."""
+        return self._unregistered(states)
+
     def _unregistered(self, states: dict[str, str]) -> list[str]:
         """Workers this controller launched that have not registered yet and still run:
         a kill right after a start must reach them too."""
@@ -219,11 +226,17 @@ class WorkerPool:
         """Mark running workers that died, or whose task ran past its timeout (killing
         them), lost and settle their tasks; returns their ids. ``restart_local_workers``
         also restarts this controller's local workers that were already lost (their own
-        crash, their heartbeat's timeout) once their process has ended."""
+        crash, their heartbeat's timeout) once their process has ended.
+
+        Dead means: its process handle or future says so, its process on this host is
+        gone, or its heartbeat expired."""
         info = self.registry.info()
         running = {r["worker_id"]: r for r in info if r["state"] == _RUNNING}
         lost = self._stop_timed_out(list(running))
-        dead = [w for w in running if w not in lost and self._handle_dead(w)]
+        here = host_identity()
+        dead = [w for w, r in running.items() if w not in lost and (
+            self._handle_dead(w)
+            or (here and r["host"] == here and process_gone(r["pid"], r["started"])))]
         watched = [w for w, r in running.items() if r["heartbeat"] and w not in dead + lost]
         alive = self.registry.heartbeats_alive(watched)
         dead += [w for w, ok in zip(watched, alive) if not ok]
@@ -310,7 +323,10 @@ class WorkerPool:
         launch = self._launches[worker_id]
         old = self.processes.pop(worker_id, None)
         if old is not None:
-            kill(old)  # with whatever it started (a frozen worker's heartbeat too)
+            # SIGKILL with whatever it started (a frozen worker's heartbeat too); not
+            # SIGTERM: on SIGTERM a worker marks its id lost, which now belongs to the
+            # new incarnation (which the old one could not touch anyway)
+            kill(old)
         self.futures.pop(worker_id, None)
         if launch.kind == "local":
             self._start_local(worker_id, incarnation, launch)
@@ -333,15 +349,33 @@ class WorkerPool:
 
     def reap(self, kill_unsupervised: bool = False) -> None:
         """Kill this controller's supervised worker processes that still run (all of them
-        with ``kill_unsupervised``) and reap every one that ended."""
-        for worker_id, process in list(self.processes.items()):
+        with ``kill_unsupervised``) and reap every one that ended.
+
+        Supervised workers end because their controller does: they are marked lost first,
+        their tasks failed with ``"Controller of the worker exited"``."""
+        supervised: list[str] = []
+        unsupervised: list[str] = []
+        for worker_id, process in self.processes.items():
             launch = self._launches.get(worker_id)
-            supervised = launch is None or launch.supervise
-            if process.poll() is None and (supervised or kill_unsupervised):
-                kill(process)
+            if process.poll() is None:
+                (supervised if launch is None or launch.supervise else unsupervised).append(worker_id)
+        self._mark_controller_exited(supervised)
+        for worker_id in supervised + (unsupervised if kill_unsupervised else []):
+            kill(self.processes[worker_id])
         if self._log_dir is not None and all(p.poll() is not None for p in self.processes.values()):
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
+
+    def _mark_controller_exited(self, worker_ids: Sequence[str]) -> None:
+        # at exit Redis may be gone already: ask once, rather than retry for each worker
+        if not worker_ids or not answers(self.config, timeout=1.0):
+            return
+        condition = {"message": CONTROLLER_EXITED_MESSAGE}
+        try:
+            for worker_id in worker_ids:
+                self.store.stop_worker(worker_id, WorkerState.LOST, condition)
+        except RushConnectionError as e:  # at exit: the processes must go all the same
+            logger.warning("could not mark the workers of this controller lost: %s", e)
 
     def close(self) -> None:
         """Reap the supervised workers; the pool is not used afterwards."""
@@ -355,9 +389,12 @@ def _incarnation() -> str:
 
 
 def _cancel(future: Any) -> None:
-    """Cancel an engine future, whatever state the engine is in (a closed Dask client
-    raises; its worker is killed through the heartbeat anyway)."""
+    """Cancel an engine future that has not ended. Its engine may be gone (a Dask client
+    closed with its ``with`` block): its workers are then gone too, nothing to cancel."""
+    if future.done():
+        return
     try:
         future.cancel()
-    except Exception as e:  # noqa: BLE001 - any engine, any failure: the kill goes on
-        logger.debug("could not cancel the future of a remote worker: %s", e)
+    except Exception as e:  # e.g. Dask's "IOLoop is closed"
+        logger.info("could not cancel a remote worker's future (%s: %s); its engine is gone",
+                    type(e).__name__, e)

@@ -1,7 +1,8 @@
 """The worker registry: the one layer through which the worker records of a network are
 read and written: registrations, states, terminate flags, kill channels, heartbeats,
-launch tokens, start arguments and logs; and the server settings a controller shows
-(INFO, the snapshot schedule)."""
+launch tokens, start arguments, logs and crashes; the network's entry in the
+server-wide index of networks (``keys.NETWORKS``); and the server settings a controller
+shows (INFO, the snapshot schedule)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any, Sequence
 
 import redis
 
+from ._process import host_identity, process_start
 from .connection import translate_errors
 from .errors import RushError
+from .keys import NETWORKS
 from .layer import NetworkLayer, decode
 from .states import WorkerState
 
@@ -20,8 +23,10 @@ from .states import WorkerState
 KILL_SIGNAL_TTL_SECONDS = 3600
 #: How long an unused launch token stays valid.
 LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
-#: Fields of a worker's registration hash, in ``worker_info`` order (state comes last).
-INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered")
+#: Fields of a worker's registration hash, in ``worker_info`` order (state comes last),
+#: then where its process runs (``host``: ``_process.host_identity``; ``started``: its
+#: ``_process.process_start``), so a controller on the same host can tell it is gone.
+INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered", "host", "started")
 
 
 @translate_errors(lambda self: self.config)
@@ -32,7 +37,9 @@ class WorkerRegistry(NetworkLayer):
     worker ending normally cannot overwrite ``killed`` or ``lost``), and the step that
     changes it empties the worker's own queue into the shared one; a worker with a
     heartbeat has its key set in the same step that registers it, so no sweep sees it
-    without one; a launch token is consumed at most once.
+    without one; a launch token is consumed at most once; a crash is recorded before the
+    crashed worker is marked lost, so whoever sees it lost can read why. The server-wide
+    index of networks is written apart from the network's own keys (another Cluster slot).
     """
 
     def register(self, worker_id: str, incarnation: str, pid: int, hostname: str,
@@ -44,9 +51,10 @@ class WorkerRegistry(NetworkLayer):
         too, so no sweep sees the worker before its first beat.
         """
         k = self.keys
+        now = time.time()
         fields = {"worker_id": worker_id, "pid": pid, "hostname": hostname,
                   "heartbeat": int(heartbeat_expire is not None), "remote": int(remote),
-                  "registered": time.time()}
+                  "registered": now, "host": host_identity(), "started": process_start(pid) or ""}
         try:
             self._script(
                 "register_worker",
@@ -64,6 +72,30 @@ class WorkerRegistry(NetworkLayer):
                                 "it cannot register again (restart_workers() starts it "
                                 "anew)") from None
             raise
+        self.announce(now)
+
+    def announce(self, when: float | None = None) -> None:
+        """Put the network into the server-wide index, with the time of its latest activity
+        (a controller attached, a worker registered or crashed)."""
+        self.client.zadd(NETWORKS, {self.keys.network_id: time.time() if when is None else when})
+
+    def forget_network(self) -> None:
+        """Take the network out of the server-wide index (its keys were deleted)."""
+        self.client.zrem(NETWORKS, self.keys.network_id)
+
+    def record_crash(self, worker_id: str, crash: str, log_record: str) -> None:
+        """Store the JSON record of a worker's crash and the ERROR record of its log, in
+        one MULTI (whatever the worker's ``lgr_thresholds``)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.worker_errors, worker_id, crash)
+        pipe.rpush(self.keys.log(worker_id), log_record)
+        pipe.publish(self.keys.events, "workers")
+        pipe.execute()
+        self.announce()
+
+    def crashes(self) -> list[bytes]:
+        """The JSON crash records of the network (one per crashed worker)."""
+        return list(self._one(lambda c: c.hvals(self.keys.worker_errors)))
 
     def states(self) -> dict[str, str]:
         """worker_id -> state, for every registered worker."""
@@ -71,18 +103,20 @@ class WorkerRegistry(NetworkLayer):
         return {decode(k): decode(v) for k, v in states.items()}
 
     def info(self) -> list[dict]:
-        """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state), in
-        registration order."""
+        """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state, and
+        ``host``/``started`` of its process), in registration order."""
         flat = self._script("worker_info", [self.keys.worker_states, self.keys.epoch],
                             [self._read_epoch, self.keys.worker_prefix, *INFO_FIELDS])
         width = 2 + len(INFO_FIELDS)
         rows = []
         for i in range(0, len(flat), width):
-            worker_id, state, pid, remote, hostname, heartbeat, registered = flat[i:i + width]
+            (worker_id, state, pid, remote, hostname, heartbeat, registered, host,
+             started) = flat[i:i + width]
             rows.append({
                 "worker_id": decode(worker_id), "pid": int(pid or 0),
                 "remote": remote == b"1", "hostname": decode(hostname or b""),
                 "heartbeat": heartbeat == b"1", "state": decode(state),
+                "host": decode(host or b""), "started": int(started) if started else None,
                 "_registered": float(registered or 0)})
         rows.sort(key=lambda r: r.pop("_registered"))
         return rows
@@ -218,10 +252,11 @@ class WorkerRegistry(NetworkLayer):
             pipe.hset(self.keys.incarnations, mapping=dict[Any, Any](incarnations))
             pipe.srem(self.keys.terminate, *ids)
             for worker_id in ids:
-                # no heartbeat until the new process registers (which sets flag and key in
-                # one step): else a sweep in between finds the old, expired key and
-                # declares the restarting worker lost (and restarts it again, and again)
-                pipe.hset(self.keys.worker(worker_id), "heartbeat", 0)
+                # no heartbeat and no process until the new process registers (which sets
+                # them in one step): else a sweep in between finds the old, expired key or
+                # the old, dead pid and declares the restarting worker lost (and restarts
+                # it again, and again)
+                pipe.hset(self.keys.worker(worker_id), mapping={"heartbeat": 0, "host": ""})
             pipe.execute()
 
     # -- the server ----------------------------------------------------------------

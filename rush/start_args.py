@@ -62,9 +62,11 @@ def pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: dict[str, Any]
     """Pickle the start arguments by value; fails here, in the controller, if they can't be."""
     if not callable(worker_loop):
         raise TypeError(f"worker_loop must be callable, not {type(worker_loop).__name__}")
+    code = getattr(worker_loop, "__code__", None)
     try:
         return dumps_code({"worker_loop": worker_loop, "kwargs": kwargs, "globals": globals_,
-                           "packages": list(packages)})
+                           "packages": list(packages),
+                           "source_file": getattr(code, "co_filename", None)})
     except Exception as e:  # cloudpickle raises many types; all mean the same here
         raise TypeError(f"the worker loop or its arguments cannot be pickled: {e}") from e
 
@@ -93,4 +95,22 @@ def unpack(stored: bytes) -> dict[str, Any]:
     args = loads(stored)
     if "large_object_path" in args:
         args = loads(Path(args["large_object_path"]).read_bytes())
+    _restore_source_file(args["worker_loop"], args.get("source_file"))
     return args
+
+
+#: The file name cloudpickle gives the code it pickles by value.
+_DYNAMIC_CODE = "<dynamic-code>"
+
+
+def _restore_source_file(loop: Any, source_file: str | None) -> None:
+    """Give a loop pickled by value (and the functions of its module pickled with it) its
+    file name back, so a traceback of the loop shows the file and its lines."""
+    if not source_file or source_file == _DYNAMIC_CODE:
+        return
+    module = getattr(loop, "__module__", None)
+    for fn in [loop, *getattr(loop, "__globals__", {}).values()]:
+        code = getattr(fn, "__code__", None)
+        if code is not None and code.co_filename == _DYNAMIC_CODE \
+                and getattr(fn, "__module__", None) == module:
+            fn.__code__ = code.replace(co_filename=source_file)

@@ -31,6 +31,8 @@ DEFAULT_CONDITION = {"message": "Task failed"}
 KILLED_MESSAGE = "Worker was killed"
 #: Message of the tasks of a worker found lost, or whose loop crashed.
 LOST_MESSAGE = "Worker has crashed or was killed"
+#: Message of the tasks of a supervised local worker whose controller process ended.
+CONTROLLER_EXITED_MESSAGE = "Controller of the worker exited"
 #: Message of the tasks moved to failed by empty_queue().
 REMOVED_MESSAGE = "Removed from queue"
 #: Message of a task stopped for running past its timeout (``timeout`` in seconds).

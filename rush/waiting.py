@@ -32,18 +32,41 @@ def block_slices(timeout: float) -> Iterator[float]:
 
 
 class EventWaiter:
-    """A subscription to the network's event channel, opened on first use."""
+    """A subscription to the network's event channel, opened on first use.
+
+    It remembers which events arrived (``take``), so a waiter can skip a read that only
+    an event could make worthwhile.
+    """
 
     def __init__(self, client: redis.Redis, channel: str) -> None:
         self._client = client
         self._channel = channel
         self._pubsub: redis.client.PubSub | None = None
+        self._seen: set[bytes] = set()  # events that arrived and were not taken yet
+        self._taken: set[bytes] = set()  # events taken since the subscription began
 
     def _subscription(self) -> "redis.client.PubSub":
         if self._pubsub is None:
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             self._pubsub.subscribe(self._channel)
+            self._seen.clear()
+            self._taken.clear()
         return self._pubsub
+
+    def take(self, event: str) -> bool:
+        """Whether ``event`` may have happened since the last ``take`` of it: it arrived on
+        the channel, or nothing listened (no subscription yet). Reads the events that
+        are waiting, without blocking."""
+        if self._pubsub is None:
+            return True
+        self._drain(self._pubsub)
+        name = event.encode()
+        first = name not in self._taken  # what happened before the subscription is unknown
+        self._taken.add(name)
+        if name in self._seen or first:
+            self._seen.discard(name)
+            return True
+        return False
 
     def wait(self, condition: Callable[[], bool], timeout: float | None,
              slice_seconds: float = MAX_WAIT_SLICE, on_slice: Callable[[], object] | None = None
@@ -64,16 +87,22 @@ class EventWaiter:
             if remaining <= 0:
                 return False
             got = pubsub.get_message(timeout=min(remaining, slice_seconds))
-            if got is None and on_slice is not None:
+            if got is not None:
+                self._note(got)
+            elif on_slice is not None:
                 on_slice()
             pause = MIN_CHECK_INTERVAL - (time.monotonic() - checked)
             if pause > 0:
                 time.sleep(pause)  # rate limit: events can arrive thousands of times a second
 
-    @staticmethod
-    def _drain(pubsub: "redis.client.PubSub") -> None:
-        while pubsub.get_message(timeout=0) is not None:
-            pass
+    def _drain(self, pubsub: "redis.client.PubSub") -> None:
+        while (message := pubsub.get_message(timeout=0)) is not None:
+            self._note(message)
+
+    def _note(self, message: dict) -> None:
+        data = message.get("data")
+        if isinstance(data, bytes):
+            self._seen.add(data)
 
     def close(self) -> None:
         """Drop the subscription and its connection."""

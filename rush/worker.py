@@ -16,6 +16,7 @@ from . import frames
 from ._process import reap
 from .config import RedisConfig
 from .controller import Rush
+from .crashes import Crash
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
 from .serialization import encode
@@ -42,6 +43,7 @@ class RushWorker(Rush):
     """
 
     _guard_reads = False
+    _ANNOUNCES = False  # its registration puts the network into the index
 
     def __init__(self, network_id: str, config: RedisConfig | None = None,
                  worker_id: str | None = None, heartbeat_period: float | None = None,
@@ -64,6 +66,9 @@ class RushWorker(Rush):
         self._heartbeat: subprocess.Popen | None = None
         self._terminate_hint = (False, float("-inf"))  # (flag, when a write reported it)
         self._idle_hint = (False, float("-inf"))  # (terminate-on-idle, when a pop reported it)
+        # the keys of the tasks this worker took and has not finished or failed yet, in the
+        # order it took them: a crash names the first one
+        self._taken: dict[str, None] = {}
         try:
             self._store.join()
             self.register()
@@ -163,12 +168,17 @@ class RushWorker(Rush):
         before (a killed or lost worker stays so)."""
         return self._registry.set_terminated(self._worker_id, self._incarnation)
 
-    def set_lost(self, message: str) -> None:
-        """Record that this worker's loop crashed: it becomes ``"lost"`` and its running
-        and pending tasks fail with ``message`` (or go back to the queue while they have
-        retries left), now (no sweep needed)."""
-        self._store.stop_worker(self._worker_id, WorkerState.LOST, {"message": message},
+    def record_crash(self, error: BaseException) -> Crash:
+        """Record that this worker's loop raised ``error``: the crash (type, message,
+        traceback, the task it was on) and an ERROR record of its log go to the network,
+        then it becomes ``"lost"`` and its running and pending tasks fail with the crash's
+        condition (or go back to the queue while they have retries left), now (no sweep
+        needed)."""
+        crash = Crash.of(self._worker_id, error, next(iter(self._taken), None))
+        self._registry.record_crash(self._worker_id, crash.to_json(), crash.log_record())
+        self._store.stop_worker(self._worker_id, WorkerState.LOST, crash.condition,
                                 self._incarnation)
+        return crash
 
     # -- tasks ---------------------------------------------------------------------
 
@@ -183,6 +193,7 @@ class RushWorker(Rush):
         keys, reply = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras])
         if reply is not None:
             self._terminate_hint = (reply.terminate, time.monotonic())
+            self._taken.update(dict.fromkeys(keys))
         return keys
 
     def finish_tasks(self, keys: str | Sequence[str], yss: Sequence[dict],
@@ -218,13 +229,19 @@ class RushWorker(Rush):
         try:
             reply = self._store.move(state, keys, fields, rows, *self._writer())
         except WorkerStoppedError:
+            self._forget_taken(keys)
             logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
                            self._worker_id, len(keys))
             return
         self._terminate_hint = (reply.terminate, time.monotonic())
+        self._forget_taken(keys)
         if reply.skipped:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
                            len(reply.skipped), frames.preview(reply.skipped))
+
+    def _forget_taken(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._taken.pop(key, None)
 
     def pop_task(self, timeout: float = 1, fields: str | Sequence[str] = ("xs",)) -> dict | None:
         """Take the next task and mark it running: ``{"key": ..., "xs": {...}}``, plus its
@@ -245,7 +262,10 @@ class RushWorker(Rush):
         seen = time.monotonic()
         self._terminate_hint = (claim.terminate, seen)
         self._idle_hint = (claim.idle, seen)
-        return None if claim.key is None else _task(claim, wanted, len(names))
+        if claim.key is None:
+            return None
+        self._taken[claim.key] = None
+        return _task(claim, wanted, len(names))
 
     def _wait_for_task(self, fields: Sequence[str], timeout: float) -> Claim:
         """Block up to ``timeout`` s for a task of the shared queue, in short slices; after

@@ -16,17 +16,20 @@ import os
 import signal
 import sys
 import threading
+import uuid
+from dataclasses import replace
 from typing import Any, Iterator
 
 from . import logs
-from ._process import end_own_tree, kill_descendants
+from ._process import kill_descendants
 from .config import RedisConfig
 from .connection import check_connection
-from .errors import RushNetworkLostError, WorkerStoppedError
+from .errors import NoStartArgumentsError, RushNetworkLostError, WorkerStoppedError
 from .plan import resolve_config
 from .registry import WorkerRegistry
 from .start_args import unpack
-from .states import LOST_MESSAGE
+from .states import CONTROLLER_EXITED_MESSAGE, LOST_MESSAGE, WorkerState
+from .store import TaskStore
 from .worker import RushWorker
 from .worker_ids import new_worker_id
 from .worker_options import WorkerOptions
@@ -45,9 +48,11 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
 
     Reads the start arguments the controller stored, imports ``packages``, puts
     ``globals`` into the loop's namespace, runs ``worker_loop(worker, **kwargs)`` and then
-    marks the worker terminated. A loop that raises marks the worker lost (its tasks fail)
-    and re-raises. Without ``config``, Redis is found as ``rsh()`` finds it.
-    Raises ``RuntimeError`` when the network has no start arguments.
+    marks the worker terminated. A loop that raises records its crash (``worker_errors``,
+    an ERROR log record), marks the worker lost (its tasks fail with the exception's type,
+    message and traceback, or go back to the queue while they have retries left) and
+    re-raises. Without ``config``, Redis is found as ``rsh()`` finds it. Raises
+    ``RuntimeError`` (``NoStartArgumentsError``) when the network has no start arguments.
     """
     options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
                                     heartbeat_expire, message_log, output_log)
@@ -80,11 +85,25 @@ def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: Wo
                remote: bool = False, supervisor_pid: int | None = None,
                incarnation: str | None = None) -> str:
     """Run one worker with validated ``options``; returns its id. ``incarnation`` is the
-    token of this start of the id (the controller's, for workers it launched)."""
+    token of this start of the id (the controller's, for workers it launched).
+
+    In the main thread of a process, a SIGTERM marks the worker lost before the process
+    ends; with ``supervisor_pid`` (a local worker of that controller process), the worker
+    also ends, lost, when the controller is gone (message ``"Controller of the worker
+    exited"``), and leaves SIGINT to the controller. Either way the processes its loop
+    started end with it.
+    """
     _redirect(options.message_log, "message", worker_id, sys.stderr)
     _redirect(options.output_log, "output", worker_id, sys.stdout)
-    if supervisor_pid is not None:
-        _watch_supervisor(supervisor_pid)
+    in_main = threading.current_thread() is threading.main_thread()
+    incarnation = incarnation or uuid.uuid4().hex
+    with Supervision(network_id, worker_id, incarnation, config, supervisor_pid) if in_main \
+            else contextlib.nullcontext():
+        return _run(network_id, worker_id, incarnation, config, options, remote)
+
+
+def _run(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
+         options: WorkerOptions, remote: bool) -> str:
     check_connection(config)
     registry = WorkerRegistry.connect(network_id, config)
     try:
@@ -107,7 +126,7 @@ def _prepare(network_id: str, worker_id: str, registry: WorkerRegistry) -> tuple
     """The loop and its kwargs, with ``packages`` imported and ``globals`` in place."""
     stored = registry.start_args(worker_id)
     if stored is None:
-        raise RuntimeError(
+        raise NoStartArgumentsError(
             f"network {network_id!r} has no start arguments for worker {worker_id!r}: start "
             "workers with a controller's start_local_workers(), start_remote_workers() or "
             "worker_script(), which store them first")
@@ -146,8 +165,11 @@ def _run_loop(worker: RushWorker, loop: Any, kwargs: dict[str, Any]) -> None:
         logger.error("worker %s stops: %s", worker.worker_id, e)
         raise
     except (Exception, KeyboardInterrupt) as e:
-        logger.error("worker %s: the loop raised %s: %s", worker.worker_id, type(e).__name__, e)
-        worker.set_lost(f"{LOST_MESSAGE}: {type(e).__name__}: {e}")
+        try:
+            worker.record_crash(e)
+        except Exception as failure:  # e.g. Redis is gone: the loop's error matters more
+            logger.error("worker %s: could not record the crash of its loop: %s",
+                         worker.worker_id, failure)
         raise
     if not worker.set_terminated():  # it saw terminated because it was killed, or lost
         _end_what_the_loop_started(worker)
@@ -170,17 +192,68 @@ def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> N
     os.close(fd)
 
 
-def _watch_supervisor(pid: int) -> None:
-    """End this process, with whatever its loop started, when the controller that
-    supervises it is gone: on the parent-death signal (SIGTERM), and from a thread that
-    checks the parent (the signal follows the *thread* that started us, and a handler
-    waits for the main thread, which a long computation may hold)."""
-    signal.signal(signal.SIGTERM, lambda *_: end_own_tree())
+class Supervision:
+    """Ends a worker process in a true state when it is stopped from outside.
 
-    def watch() -> None:
-        while True:
-            if os.getppid() != pid:
-                end_own_tree()  # with whatever the loop started
-            threading.Event().wait(_SUPERVISION_INTERVAL)
+    Used as a context around the worker's run, in the main thread. A SIGTERM (also what
+    Linux sends a supervised local worker when its controller dies: the parent-death
+    signal) wakes a thread that marks the worker lost, failing its running and pending
+    tasks, on a connection of its own (the main thread may be in the middle of a command
+    on the worker's, or in a long computation that delays Python's signal handlers), and
+    then ends the process. With a supervisor, the thread also checks every second that
+    the controller is still the parent (the parent-death signal is only set up when the
+    controller starts workers from its main thread) and leaves SIGINT to the controller.
+    """
 
-    threading.Thread(target=watch, name="rush-supervision", daemon=True).start()
+    def __init__(self, network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
+                 supervisor_pid: int | None) -> None:
+        self.network_id, self.worker_id, self.config = network_id, worker_id, config
+        self.incarnation = incarnation
+        self.supervisor_pid = supervisor_pid
+        self._wake = threading.Event()
+        self._over = False  # the run ended normally: the thread leaves quietly
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "Supervision":
+        self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: self._wake.set())
+        if self.supervisor_pid is not None:
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=self._watch, name="rush-supervision", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._over = True
+        self._wake.set()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _controller_gone(self) -> bool:
+        return self.supervisor_pid is not None and os.getppid() != self.supervisor_pid
+
+    def _watch(self) -> None:
+        while not self._wake.wait(_SUPERVISION_INTERVAL) and not self._controller_gone():
+            pass
+        if self._over:
+            return
+        gone = self._controller_gone()
+        try:
+            self._mark_lost(CONTROLLER_EXITED_MESSAGE if gone else LOST_MESSAGE)
+        finally:
+            kill_descendants()  # what the loop started (and the heartbeat) end with it
+            os._exit(70 if gone else 128 + signal.SIGTERM)
+
+    def _mark_lost(self, message: str) -> None:
+        # a short retry: a process that must end does not wait out a long Redis outage
+        config = replace(self.config, retry_seconds=min(self.config.retry_seconds, 3.0))
+        try:
+            store = TaskStore.connect(self.network_id, config)
+        except Exception:  # a bad config: nothing to record, the sweeps will find the worker
+            return
+        try:
+            store.stop_worker(self.worker_id, WorkerState.LOST, {"message": message},
+                              self.incarnation)
+        except Exception as e:  # best effort on the way out: say why on stderr
+            print(f"rush worker {self.worker_id}: could not record its end: {e}",
+                  file=sys.stderr, flush=True)
+        finally:
+            store.close()

@@ -246,3 +246,34 @@ def wl_seeded_queue(rush) -> None:
             y = random.random() + float(np.random.normal())
         time.sleep(task["xs"].get("sleep", 0))  # the task's own work
         rush.finish_tasks(task["key"], yss=[{"y": y}])
+
+
+def wl_typo_on_first_task(rush) -> None:
+    """The quick start with a typo: the first task raises NameError."""
+    while rush.n_finished_tasks < 100:
+        xs = {"x1": random.uniform(-5, 10), "x2": random.uniform(0, 15)}
+        keys = rush.push_running_tasks(xss=[xs])
+        ys = {"y": branni(xs["x1"], xs["x2"])}  # noqa: F821 - the typo this loop is about
+        rush.push_results(keys, yss=[ys])
+
+
+def wl_pop_and_raise(rush) -> None:
+    """Take a queued task, then raise."""
+    task = rush.pop_task(timeout=5)
+    raise ValueError(f"cannot evaluate {task['xs'] if task else None}")
+
+
+def wl_reports_its_own_error(rush) -> None:
+    """Catch the error of a task and report it with fail_tasks: not a crash."""
+    keys = rush.push_running_tasks(xss=[{"x1": 0.0}])
+    try:
+        _ = 1 / 0
+    except ZeroDivisionError as e:
+        rush.fail_tasks(keys, conditions=[{"message": f"bad input: {e}"}])
+
+
+def wl_raise_when_released(rush, release: str) -> None:
+    """Run a task until ``release`` exists, then raise in it."""
+    rush.push_running_tasks(xss=[{"x1": 0.0}])
+    _wait_for(release)
+    raise RuntimeError("released into an error")

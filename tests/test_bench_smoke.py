@@ -64,3 +64,15 @@ def test_local_server_bench_prints_every_row():
     assert proc.returncode == 0, proc.stderr[-3000:]
     for row in ("first use (new home)", "first use (stopped)", "later use", "baseline"):
         assert row in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_bench_failures_runs():
+    if not (ROOT / "bench" / "failures.py").exists():
+        pytest.skip("no bench/ folder next to the tests")
+    env = {k: v for k, v in os.environ.items() if k not in ("RUSH_REDIS_URL", "REDIS_URL")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "bench.failures", "--reps", "1"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "loop raises -> WARNING" in proc.stdout and "SIGKILL of the controller" in proc.stdout

@@ -1,8 +1,10 @@
-"""The command line (``rush worker``, ``rush status``) and ``rush.start_worker`` in-process."""
+"""The command line (``rush worker``, ``rush status``, ``--version``, clean errors and
+pipes) and ``rush.start_worker`` in-process. ``rush top`` is in test_top.py."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,6 @@ import pytest
 import loops
 import rush
 from conftest import wait_until
-from rush.states import LOST_MESSAGE
 from worker_helpers import SLOW, states
 
 TESTS = Path(__file__).resolve().parent
@@ -29,13 +30,36 @@ def run_cli(*args: str, executable: list[str] | None = None, **env: str
                           text=True, timeout=SLOW, stdin=subprocess.DEVNULL)
 
 
-def test_worker_without_start_arguments_exits_with_a_clear_error(config, network_id):
+def test_worker_without_start_arguments_exits_with_one_line(config, network_id):
     done = run_cli("worker", "--network-id", network_id, "--url", config.url)
     assert done.returncode != 0
-    assert "RuntimeError" in done.stderr
     assert "no start arguments" in done.stderr and network_id in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     with rush.rsh(network_id, config=config) as controller:
         assert controller.n_workers == 0  # it never registered
+
+
+@pytest.mark.parametrize("command", [["worker", "--network-id", "n1"], ["status"], ["top"]])
+def test_a_bad_url_is_one_line(command):
+    done = run_cli(*command, "--url", "http://example.org/")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "http" in done.stderr
+
+
+def test_version():
+    done = run_cli("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"rush {rush.__version__}"
+
+
+def test_a_worker_whose_loop_crashes_prints_the_traceback(rsh, config):
+    rsh.worker_script(worker_loop=loops.wl_raise_mid_task)
+    done = run_cli("worker", "--network-id", rsh.network_id, RUSH_REDIS_URL=config.url)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "ZeroDivisionError" in done.stderr
+    assert "wl_raise_mid_task" in done.stderr  # the loop's own frame
+    assert list(rsh.worker_info["state"]) == ["lost"]
 
 
 def test_worker_command_reads_the_url_from_the_environment(rsh, config):
@@ -57,7 +81,7 @@ def test_rush_console_script_runs_a_worker(rsh, config):
 
 def test_status_prints_counts_and_the_worker_table(rsh, config):
     empty = run_cli("status", "--network-id", rsh.network_id, "--url", config.url)
-    assert empty.returncode == 0, empty.stderr
+    assert empty.returncode == 0, empty.stderr  # a controller attached: the network exists
     assert "0 queued" in empty.stdout and "no workers registered" in empty.stdout
 
     rsh.push_tasks([{"x1": 1.0}, {"x1": 2.0}])
@@ -70,7 +94,7 @@ def test_status_prints_counts_and_the_worker_table(rsh, config):
     assert done.returncode == 0, done.stderr
     assert "2 queued" in done.stdout and "1 finished" in done.stdout
     assert "0 running" in done.stdout and "0 failed" in done.stdout
-    assert "running workers: 1" in done.stdout
+    assert "workers: 1 running" in done.stdout
     assert worker_ids[0] in done.stdout
     header = next(line for line in done.stdout.splitlines() if "worker_id" in line)
     assert header.split() == ["worker_id", "pid", "remote", "hostname", "heartbeat", "state"]
@@ -94,7 +118,8 @@ def test_start_worker_in_process_whose_loop_raises_is_lost(rsh, config):
 
     assert states(rsh) == {"crashing_worker_1": "lost"}
     failed = rsh.fetch_failed_tasks()
-    assert len(failed) == 1 and failed["condition"][0]["message"].startswith(LOST_MESSAGE)
+    assert len(failed) == 1
+    assert failed["condition"][0]["message"] == "ZeroDivisionError: division by zero"
 
 
 def test_start_worker_without_start_arguments(config, network_id):
@@ -110,3 +135,58 @@ def test_local_worker_whose_loop_raises_is_reported_lost(rsh):
     assert states(rsh) == {worker_ids[0]: "lost"}
     assert rsh.detect_lost_workers() == []  # already recorded by the worker itself
     assert rsh.n_failed_tasks == 1
+
+
+def test_status_of_an_unknown_network_is_an_error(config, network_id):
+    done = run_cli("status", "--network-id", network_id, "--url", config.url)
+    assert done.returncode == 1
+    assert f"no network {network_id!r}" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+    with rush.RedisServer() as server:  # asking does not create the network
+        assert run_cli("status", "--network-id", network_id, "--url", server.config.url
+                       ).returncode == 1
+        assert "no networks" in run_cli("status", "--url", server.config.url).stdout
+
+
+def test_status_lists_every_network_of_the_server(tmp_path):
+    with rush.RedisServer() as server:
+        assert "no networks" in run_cli("status", "--url", server.config.url).stdout
+        busy = rush.rsh("busy-net", config=server.config)
+        worker = rush.RushWorker("busy-net", config=server.config)
+        busy.push_tasks([{"x": 1}, {"x": 2}])
+        worker.push_running_tasks([{"x": 3}])
+        quiet = rush.rsh("quiet-net", config=server.config)
+        quiet.push_finished_tasks([{"x": 1}], [{"y": 1}])
+        gone = rush.rsh("gone-net", config=server.config)
+        gone.push_tasks([{"x": 1}])
+        gone.reset()  # a reset network leaves the list
+
+        done = run_cli("status", "--url", server.config.url)
+
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("2 network(s) on redis://")
+        header, rows = lines[1].split(), {line.split()[0]: line for line in lines[2:]}
+        assert header[:2] == ["network_id", "workers"]
+        assert set(rows) == {"busy-net", "quiet-net"}
+        assert rows["busy-net"].split()[1:6] == ["1", "running", "2", "1", "0"]
+        assert rows["quiet-net"].split()[1:5] == ["-", "0", "0", "1"]
+        assert all(line.endswith("ago") for line in rows.values())
+        worker.close()
+        for controller in (busy, quiet, gone):
+            controller.close()
+
+
+def test_status_piped_into_a_reader_that_leaves_is_quiet(config, rsh):
+    process = subprocess.Popen([sys.executable, "-m", "rush", "status", "--url", config.url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, env=dict(os.environ))
+    process.stdout.close()  # the reader is gone before rush writes a byte
+    _, err = process.communicate(timeout=SLOW)
+    assert err == b""
+    assert process.returncode == 141  # like a process ended by SIGPIPE
+
+    shell = subprocess.run(f"{shlex.quote(sys.executable)} -m rush status --url "
+                           f"{shlex.quote(config.url)} | head -n 1", shell=True,
+                           capture_output=True, text=True, timeout=SLOW)
+    assert shell.stderr == "" and shell.stdout.startswith(tuple("0123456789"))

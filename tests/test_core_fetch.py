@@ -111,12 +111,98 @@ def test_non_scalar_values_stay_one_cell_per_task(rsh, worker):
         assert df["a"].dtype == object
 
 
-def test_no_tasks_gives_empty_frames(rsh):
-    for df in (rsh.fetch_tasks(), rsh.fetch_queued_tasks(), rsh.fetch_running_tasks(),
-               rsh.fetch_finished_tasks(), rsh.fetch_failed_tasks(), rsh.fetch_new_tasks(),
-               rsh.fetch_tasks_with_state()):
-        assert isinstance(df, pd.DataFrame)
-        assert df.empty and len(df) == 0
+def test_no_tasks_gives_empty_frames_with_the_documented_columns(rsh):
+    expected = {
+        rsh.fetch_tasks: ["worker_id", "condition", "keys"],
+        rsh.fetch_queued_tasks: ["keys"],
+        rsh.fetch_running_tasks: ["worker_id", "keys"],
+        rsh.fetch_finished_tasks: ["worker_id", "condition", "keys"],
+        rsh.fetch_failed_tasks: ["worker_id", "condition", "keys"],
+        rsh.fetch_new_tasks: ["worker_id", "condition", "keys"],
+        rsh.fetch_tasks_with_state: ["worker_id", "condition", "state", "keys"],
+    }
+    for fetch, columns in expected.items():
+        df = fetch()
+        assert isinstance(df, pd.DataFrame) and len(df) == 0, fetch.__name__
+        assert list(df.columns) == columns, fetch.__name__
+    assert list(rsh.fetch_tasks(["xs", "worker_id"]).columns) == ["worker_id", "keys"]
+    # what users do with a result works on an empty one too
+    assert len(rsh.fetch_failed_tasks()["condition"]) == 0
+    assert len(rsh.fetch_finished_tasks()[["worker_id", "keys"]]) == 0
+
+
+def test_empty_and_full_frames_have_the_same_fixed_columns(rsh, worker, mixed):
+    fetches = (rsh.fetch_tasks, rsh.fetch_queued_tasks, rsh.fetch_running_tasks,
+               rsh.fetch_failed_tasks, rsh.fetch_tasks_with_state)
+    full = {fetch: list(fetch().columns) for fetch in fetches}
+    rsh.reset(workers=False)
+    for fetch in fetches:
+        empty = list(fetch().columns)
+        assert [c for c in full[fetch] if c in empty] == empty, fetch.__name__
+        assert set(full[fetch]) - set(empty) <= {"x1", "x2", "prio", "y", "took"}, fetch.__name__
+
+
+def test_values_keep_their_python_types(rsh, worker):
+    keys = worker.push_running_tasks([
+        {"depth": None, "n": 4, "flag": True, "rate": 0.5, "name": "a", "mixed": 1},
+        {"depth": 8, "n": 16, "flag": False, "rate": 1.5, "name": "b", "mixed": 2.5},
+        {"depth": 16, "n": 32, "flag": True, "rate": float("nan"), "name": "c", "mixed": 3},
+    ])
+    worker.finish_tasks(keys, [{"y": 1}, {"y": 2}, {"y": 3}])
+
+    for df in (rsh.fetch_finished_tasks(), rsh.fetch_tasks(), rsh.fetch_tasks_with_state(),
+               rsh.fetch_new_tasks()):
+        assert df["depth"].dtype == object  # None and ints: never float with NaN
+        assert df["depth"].tolist() == [None, 8, 16]
+        assert [type(v) for v in df["depth"]] == [type(None), int, int]
+        assert df["n"].dtype == "int64" and df["n"].tolist() == [4, 16, 32]
+        assert df["flag"].dtype == bool and df["flag"].tolist() == [True, False, True]
+        assert df["rate"].dtype == "float64" and df["rate"].isna().tolist() == [False, False, True]
+        assert df["name"].tolist() == ["a", "b", "c"]
+        assert df["mixed"].dtype == object  # ints stay ints next to a float
+        assert [type(v) for v in df["mixed"]] == [int, float, int]
+        assert df["y"].dtype == "int64"
+        best = df.loc[df["depth"] == 16, "depth"].iloc[0]
+        assert type(best) is int  # refitting a model with it gets 16, not 16.0
+
+
+def test_a_field_some_tasks_lack_is_none_or_nan_never_a_changed_value(rsh, worker):
+    rsh.push_tasks([{"k": 1, "f": 0.5, "b": True, "s": "q"}])  # queued: no y, no worker
+    keys = worker.push_running_tasks([{"k": 2, "f": 1.5, "b": False, "s": "r"}])
+    worker.finish_tasks(keys, [{"y": 7}])
+
+    df = rsh.fetch_tasks()
+
+    assert df["k"].dtype == "int64"  # every task has k
+    assert df["y"].dtype == object and df["y"].tolist() == [None, 7]  # ints, one absent
+    assert df["worker_id"].tolist() == [None, worker.worker_id]
+    assert df["f"].dtype == "float64" and df["b"].dtype == bool
+    floats = rsh.fetch_tasks(["ys"])
+    assert floats["y"].tolist() == [None, 7]
+    worker.finish_tasks(worker.push_running_tasks([{"k": 3}]), [{"z": 0.25}])
+    assert rsh.fetch_tasks()["z"].dtype == "float64"  # floats, some absent: NaN there
+    assert rsh.fetch_tasks()["z"].isna().tolist() == [True, True, False]
+
+
+def test_the_cache_keeps_the_types_across_fetches(rsh, worker):
+    def finish(xs: dict, ys: dict) -> None:
+        worker.finish_tasks(worker.push_running_tasks([xs]), [ys])
+
+    finish({"n": 1, "flag": True}, {"y": 1})
+    first = rsh.fetch_finished_tasks()
+    assert first["n"].dtype == "int64" and first["y"].dtype == "int64"
+    finish({"n": 2, "flag": False}, {"y": 2})
+    assert rsh.fetch_finished_tasks()["n"].dtype == "int64"  # same types: stays int64
+    finish({"n": None, "extra": 1}, {"y": 2.5})  # None, a new column, a float among ints
+    df = rsh.fetch_finished_tasks()
+    assert df["n"].tolist() == [1, 2, None] and df["n"].dtype == object
+    assert [type(v) for v in df["y"]] == [int, int, float]
+    assert df["flag"].tolist() == [True, False, None]
+    assert df["extra"].tolist() == [None, None, 1]
+    assert df.columns[-3:].tolist() == ["worker_id", "condition", "keys"]
+    rsh.reset_cache()
+    again = rsh.fetch_finished_tasks()  # one read of everything: the same frame
+    pd.testing.assert_frame_equal(df, again, check_like=True)  # (columns maybe reordered)
 
 
 def test_a_vanished_hash_is_dropped_with_a_warning(rsh, mixed, caplog):

@@ -6,6 +6,8 @@ docstrings is pinned. The controller and workers are only used to set up and obs
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 
 import pytest
 
@@ -13,6 +15,9 @@ import rush
 from conftest import run_together, rush_warnings, wait_until
 from rush import RedisServer, RushWorker, WorkerStoppedError
 from rush.errors import RushError, RushNetworkLostError
+from rush._process import host_identity, process_start
+from rush.keys import NETWORKS
+from rush.network_index import NetworkIndex
 from rush.registry import WorkerRegistry
 from rush.serialization import dumps
 from rush.states import TaskState, WorkerState
@@ -265,9 +270,11 @@ def test_every_key_carries_the_hash_tag(network_id):
         worker.set_terminated()
         keys = [k.decode() for k in controller.connector.keys("*")]
         assert keys
-        assert all(k.startswith("{" + network_id + "}:") for k in keys), keys
+        # one server-wide key: the index of networks (rush status lists them from it)
+        assert NETWORKS in keys
+        assert all(k.startswith("{" + network_id + "}:") for k in keys if k != NETWORKS), keys
         controller.reset()
-        assert controller.connector.keys("*") == []
+        assert controller.connector.keys("*") == []  # the index is empty: gone too
         worker.close()
         controller.close()
 
@@ -603,3 +610,52 @@ def test_logs_are_pushed_and_read_from_an_index(registry):
     registry.push_logs("w1", ['{"n": 1}', '{"n": 2}'])
     registry.push_logs("w2", ['{"n": 3}'])
     assert registry.read_logs(["w1", "w2", "w3"], [1, 0, 0]) == [[b'{"n": 2}'], [b'{"n": 3}'], []]
+
+
+# -- where workers run, crashes, the index of networks ----------------------------------
+
+
+def test_a_registration_records_where_the_process_runs(registry):
+    registry.register("w1", "inc-w1", os.getpid(), "host", heartbeat_expire=None, remote=False)
+    (info,) = registry.info()
+    assert info["host"] == host_identity() != ""
+    assert info["started"] == process_start(os.getpid())
+
+
+def test_only_workers_of_this_host_are_checked_by_pid(rsh, registry):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    registry.register("here", "inc-here", dead.pid, "host", heartbeat_expire=None, remote=False)
+    registry.register("there", "inc-there", dead.pid, "host", heartbeat_expire=None, remote=False)
+    registry.client.hset(registry.keys.worker("there"), "host", "another-boot:another-ns")
+    assert rsh.detect_lost_workers() == ["here"]
+    assert registry.states() == {"here": "lost", "there": "running"}
+
+
+def test_a_restarting_worker_is_not_checked_by_its_old_pid(rsh, registry):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    registry.register("w1", "inc-w1", dead.pid, "host", heartbeat_expire=None, remote=False)
+    registry.set_running({"w1": "inc-new"})  # restart_workers: the new process registers later
+    assert rsh.detect_lost_workers() == []
+    assert registry.states() == {"w1": "running"}
+
+
+def test_a_crash_is_stored_with_its_log_record_in_one_step(registry, network_id):
+    registry.record_crash("w1", '{"worker_id": "w1"}', '{"level": "error"}')
+    assert registry.crashes() == [b'{"worker_id": "w1"}']
+    assert registry.read_logs(["w1"], [0]) == [[b'{"level": "error"}']]
+    assert registry.client.zscore(NETWORKS, network_id) is not None
+
+
+def test_the_index_lists_a_network_until_it_is_forgotten(config, registry, network_id):
+    index = NetworkIndex(registry.client)
+    assert not index.summary(network_id).exists
+    registry.announce()
+    assert network_id in index.network_ids()
+    summary = index.summary(network_id)
+    assert summary.exists and summary.workers == {} and summary.n_done == 0
+    registry.register("w1", "inc-w1", os.getpid(), "host", heartbeat_expire=None, remote=False)
+    assert index.summary(network_id).workers == {"running": 1}
+    registry.forget_network()
+    assert network_id not in index.network_ids()

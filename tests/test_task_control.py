@@ -112,10 +112,13 @@ def test_a_crashed_loop_retries_with_its_message(rsh, make_worker):
     for _ in range(2):
         worker = make_worker()
         worker.pop_task(timeout=0)
-        worker.set_lost("Worker has crashed or was killed: ValueError: bad x")
-    assert control(rsh, key)["condition"] == {
-        "message": "Task failed after 2 attempts: Worker has crashed or was killed: "
-                   "ValueError: bad x"}
+        try:
+            raise ValueError("bad x")
+        except ValueError as e:
+            worker.record_crash(e)  # what the worker process does when its loop raises
+    condition = control(rsh, key)["condition"]
+    assert condition["message"] == "Task failed after 2 attempts: ValueError: bad x"
+    assert condition["type"] == "ValueError" and "bad x" in condition["traceback"]
 
 
 def test_a_task_finished_on_a_retry_counts_its_attempts(rsh, make_worker):

@@ -3,7 +3,8 @@
 stderr goes to a file (``message_<id>.log`` in ``message_log``, else a private folder of
 the controller), never to a pipe nobody reads. The Redis URL travels in the environment,
 so no password shows in a process title. With ``supervise`` the worker dies with the
-controller: Linux's parent-death signal, plus a check in the worker.
+controller: Linux's parent-death signal (SIGTERM, on which the worker marks itself lost
+before it ends), plus a check in the worker.
 """
 
 from __future__ import annotations
