@@ -9,7 +9,7 @@ import this package.
 from __future__ import annotations
 
 from .optimizer import optimize
-from .storage import NetworkStorage, NoSlotLeft
+from .storage import NetworkStorage, WorkerDone
 from .worker import optuna_worker
 
-__all__ = ["NetworkStorage", "NoSlotLeft", "optimize", "optuna_worker"]
+__all__ = ["NetworkStorage", "WorkerDone", "optimize", "optuna_worker"]

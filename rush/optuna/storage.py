@@ -33,8 +33,9 @@ logger = logging.getLogger("rush")
 READ_CHUNK = 10_000
 
 
-class NoSlotLeft(Exception):
-    """Every trial slot of the network is taken: ``study.ask()`` has no trial to give."""
+class WorkerDone(Exception):
+    """``study.ask()`` has no trial for this worker: every trial slot of the network is
+    taken, or the worker was told to terminate."""
 
 
 def _placeholder(fields: dict[str, Any], now: datetime.datetime) -> FrozenTrial:
@@ -52,8 +53,8 @@ class NetworkStorage(InMemoryStorage):
 
     ``rush`` is the worker's ``RushWorker`` (a controller's ``Rush`` is enough to read);
     ``slots`` are the task keys of the trial slots, in trial-number order. Each
-    ``study.ask()`` pops the next free slot and runs its trial in it; with none left it
-    raises ``NoSlotLeft``.
+    ``study.ask()`` pops the next free slot and runs its trial in it; with none left, or
+    once the worker was told to terminate, it raises ``WorkerDone``.
     """
 
     def __init__(self, rush: Any, slots: Sequence[str]) -> None:
@@ -146,10 +147,12 @@ class NetworkStorage(InMemoryStorage):
             raise NotImplementedError(
                 "rush.optuna workers create trials only with study.ask() in a claimed slot "
                 "(enqueue_trial and add_trial are not supported inside a worker)")
+        if self._rush.terminated:
+            raise WorkerDone("this worker was told to terminate")
         # pop_task raises rush.WorkerStoppedError once the worker was killed or found lost
         task = self._rush.pop_task(timeout=0)
         if task is None:
-            raise NoSlotLeft(f"all {len(self._slots)} trials of the network have started")
+            raise WorkerDone(f"all {len(self._slots)} trials of the network have started")
         key = task["key"]
         number = self._number[key]
         self.sync(number)

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import optuna
 
-from .storage import NetworkStorage, NoSlotLeft
+from .storage import NetworkStorage, WorkerDone
 
 
 def optuna_worker(rush: Any, objective: Callable[[optuna.Trial], Any], slots: Sequence[str],
@@ -35,11 +35,7 @@ def optuna_worker(rush: Any, objective: Callable[[optuna.Trial], Any], slots: Se
             storage.error = e
             raise
 
-    def stop_if_terminated(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if rush.terminated:
-            study.stop()
-
     try:
-        study.optimize(evaluate, catch=(Exception,), callbacks=[stop_if_terminated])
-    except NoSlotLeft:
+        study.optimize(evaluate, catch=(Exception,))
+    except WorkerDone:
         pass
