@@ -104,7 +104,9 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
                                     ("rush_median", "rush.optuna, 2 workers", "value"),
                                     ("rush_quartiles", "  quartiles", "text"),
                                     ("njobs_median", "Optuna n_jobs=2", "value"),
-                                    ("njobs_quartiles", "  quartiles", "text"))],
+                                    ("njobs_quartiles", "  quartiles", "text"),
+                                    ("journal_median", "journal file, 2 processes", "value"),
+                                    ("journal_quartiles", "  quartiles", "text"))],
     ]),
 ]
 

@@ -375,6 +375,47 @@ def test_a_trial_failed_by_rush_becomes_fail_in_other_workers(rsh, config, netwo
         wb.close()
 
 
+def _view(study) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.distributions, t.values, t.intermediate_values,
+             t.user_attrs, t.datetime_start) for t in study.trials]
+
+
+def test_every_worker_ends_with_the_network_study(rsh, config, network_id):
+    """Two workers interleaving asks, reports and tells: once synced, each one's local
+    study equals the study read afresh from the network."""
+    slots = rsh.push_tasks([{}] * 12)
+    wa, sa, study_a = _worker_study(network_id, config, slots, optuna.samplers.TPESampler(
+        n_startup_trials=3, constant_liar=True))
+    wb, sb, study_b = _worker_study(network_id, config, slots, optuna.samplers.TPESampler(
+        n_startup_trials=3, constant_liar=True))
+
+    def start(study):
+        trial = study.ask()
+        x = trial.suggest_float("x", -2, 2)
+        trial.suggest_categorical("kind", ["a", "b"])
+        trial.report(x, 0)
+        trial.set_user_attr("by", id(study))
+        return trial
+
+    try:
+        for _ in range(6):
+            ta = start(study_a)
+            tb = start(study_b)
+            study_a.tell(ta, ta.params["x"] ** 2)
+            tb.report(tb.params["x"] + 1, 1)
+            study_b.tell(tb, state=TrialState.PRUNED)
+        sa.sync()
+        sb.sync()
+        fresh = NetworkStorage(rsh, slots)  # a controller can read the network's study too
+        network = optuna.create_study(storage=fresh)
+        fresh.sync()
+        assert len(network.trials) == 12
+        assert _view(study_a) == _view(network) == _view(study_b)
+    finally:
+        wa.close()
+        wb.close()
+
+
 def test_enqueue_trial_is_refused_in_a_worker(rsh, config, network_id):
     slots = rsh.push_tasks([{}])
     worker, storage, study = _worker_study(network_id, config, slots)
