@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence, cast
 
 import optuna
 
@@ -26,6 +26,7 @@ logger = logging.getLogger("rush")
 
 WORKER_TYPES = ("local", "remote")
 DIRECTIONS = ("minimize", "maximize")
+Direction = Literal["minimize", "maximize"]
 #: How often the controller sweeps for lost workers while trials run.
 SWEEP_SECONDS = 0.5
 #: Shortest round of the controller's watch loop (it wakes on every finished trial).
@@ -68,18 +69,12 @@ def optimize(objective: Callable[[optuna.Trial], Any], n_trials: int,
     dirs = _check_arguments(objective, n_trials, n_workers, sampler, pruner, direction,
                             directions, worker_type, executor, timeout)
     n = n_workers if n_workers is not None else _planned_workers()
-    controller = rush.rsh(network_id, config=config)
-    try:
-        if controller.n_tasks or controller.n_workers:
-            raise ValueError(f"network {controller.network_id!r} already has tasks or workers: "
-                             "give a new network_id, or reset() that network first")
-    except BaseException:
-        controller.close()
-        raise
+    controller = _empty_network(network_id, config)
     try:
         slots = controller.push_tasks([{}] * n_trials)
-        kwargs = dict(objective=objective, slots=slots, directions=dirs, sampler=sampler,
-                      pruner=pruner, study_name=controller.network_id)
+        kwargs: dict[str, Any] = dict(objective=objective, slots=slots, directions=dirs,
+                                      sampler=sampler, pruner=pruner,
+                                      study_name=controller.network_id)
         if worker_type == "local":
             ids = controller.start_local_workers(optuna_worker, n_workers=n, **kwargs)
         else:
@@ -102,9 +97,22 @@ def optimize(objective: Callable[[optuna.Trial], Any], n_trials: int,
         controller.close()
 
 
+def _empty_network(network_id: str | None, config: rush.RedisConfig | None) -> rush.Rush:
+    """A controller of the network, which must have neither tasks nor workers."""
+    controller = rush.rsh(network_id, config=config)
+    try:
+        if controller.n_tasks or controller.n_workers:
+            raise ValueError(f"network {controller.network_id!r} already has tasks or workers: "
+                             "give a new network_id, or reset() that network first")
+    except BaseException:
+        controller.close()
+        raise
+    return controller
+
+
 def _check_arguments(objective: Any, n_trials: Any, n_workers: Any, sampler: Any, pruner: Any,
                      direction: Any, directions: Any, worker_type: Any, executor: Any,
-                     timeout: Any) -> list[str]:
+                     timeout: Any) -> list[Direction]:
     """Every argument checked before anything is written; returns the directions."""
     if not callable(objective):
         raise TypeError(f"objective must be callable, not {type(objective).__name__}")
@@ -136,7 +144,7 @@ def _check_arguments(objective: Any, n_trials: Any, n_workers: Any, sampler: Any
     return _directions(direction, directions)
 
 
-def _directions(direction: Any, directions: Any) -> list[str]:
+def _directions(direction: Any, directions: Any) -> list[Direction]:
     if direction is not None and directions is not None:
         raise ValueError("give direction or directions, not both")
     if directions is None:
@@ -147,12 +155,12 @@ def _directions(direction: Any, directions: Any) -> list[str]:
         dirs = list(directions)
     if not dirs:
         raise ValueError("directions must not be empty")
-    names = []
+    names: list[Direction] = []
     for d in dirs:
         name = d.name.lower() if isinstance(d, optuna.study.StudyDirection) else d
         if name not in DIRECTIONS:
             raise ValueError(f"a direction is 'minimize' or 'maximize', got {d!r}")
-        names.append(name)
+        names.append(cast(Direction, name))
     return names
 
 
@@ -228,7 +236,7 @@ def _let_workers_end(controller: rush.Rush) -> None:
 
 # -- the study -----------------------------------------------------------------------
 
-def _build_study(controller: rush.Rush, slots: list[str], directions: list[str],
+def _build_study(controller: rush.Rush, slots: list[str], directions: list[Direction],
                  sampler: optuna.samplers.BaseSampler | None,
                  pruner: optuna.pruners.BasePruner | None,
                  lost_at: dict[str, datetime.datetime]) -> optuna.Study:
@@ -239,7 +247,7 @@ def _build_study(controller: rush.Rush, slots: list[str], directions: list[str],
         keys = slots[start:start + READ_CHUNK]
         for key, fields in zip(keys, controller.read_hashes(keys, records.FIELDS, flatten=False)):
             worker_id = fields.get("worker_id")
-            trial = records.to_frozen(fields, lost_at.get(worker_id, now),
+            trial = records.to_frozen(fields, lost_at.get(worker_id or "", now),
                                       {records.WORKER_ID_ATTR: worker_id, records.KEY_ATTR: key})
             if trial is not None:  # else a slot never popped: removed from the queue at the timeout
                 trials.append(trial)

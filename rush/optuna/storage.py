@@ -10,8 +10,9 @@ after each reported value: only the trials this storage has not seen finish (new
 and those still running here), so a sync costs O(new + running), not O(all trials).
 
 Local trial numbers are the network's: trial ``i`` is slot ``i``. ``sync`` adds trials in
-number order, holding the number of a slot popped but not readable yet with an empty
-RUNNING trial that later syncs fill in, so ``ask()`` gets the number of its slot.
+number order (a trial another worker has popped but not written to yet is a RUNNING
+trial without params, which later syncs fill in), so ``ask()`` gets the number of its
+slot.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class NetworkStorage(InMemoryStorage):
         self._count = 0  # trials held here: numbers 0 .. count-1
         self._own: tuple[int, str] | None = None  # (trial id, key) of the running own trial
         self._written = False  # whether the own trial's fields reached the network yet
-        #: The exception of the own trial's objective, for the failed task's condition.
+        #: The exception of the own trial's objective (the worker loop sets it), for the
+        #: condition of the failed task.
         self.error: BaseException | None = None
 
     # -- the study ------------------------------------------------------------------

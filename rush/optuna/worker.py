@@ -3,7 +3,7 @@ study, whose every ``ask()`` pops a trial slot, until no slot is left."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import optuna
 
@@ -11,7 +11,7 @@ from .storage import NetworkStorage, WorkerDone
 
 
 def optuna_worker(rush: Any, objective: Callable[[optuna.Trial], Any], slots: Sequence[str],
-                  directions: Sequence[str], sampler: optuna.samplers.BaseSampler | None,
+                  directions: Sequence[Literal["minimize", "maximize"]], sampler: optuna.samplers.BaseSampler | None,
                   pruner: optuna.pruners.BasePruner | None, study_name: str) -> None:
     """Run trials of the network's study in this worker until every slot is taken, the
     worker is told to terminate, or the sampler stops the study.
