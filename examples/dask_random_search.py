@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
                 controller.detect_lost_workers()
             results = controller.fetch_finished_tasks()
             print(f"{len(results)} evaluations on {results['worker_id'].nunique()} Dask workers")
-            print(controller.worker_info[["worker_id", "pid", "remote", "state"]].to_string(index=False))
+            workers = controller.worker_info[["worker_id", "pid", "remote", "state"]]
+            print(workers.to_string(index=False))
             print(results.nsmallest(3, "y")[["x1", "x2", "y"]].to_string(index=False))
         finally:
             controller.reset()

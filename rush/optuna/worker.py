@@ -11,7 +11,8 @@ from .storage import NetworkStorage, WorkerDone
 
 
 def optuna_worker(rush: Any, objective: Callable[[optuna.Trial], Any], slots: Sequence[str],
-                  directions: Sequence[Literal["minimize", "maximize"]], sampler: optuna.samplers.BaseSampler | None,
+                  directions: Sequence[Literal["minimize", "maximize"]],
+                  sampler: optuna.samplers.BaseSampler | None,
                   pruner: optuna.pruners.BasePruner | None, study_name: str) -> None:
     """Run trials of the network's study in this worker until every slot is taken, the
     worker is told to terminate, or the sampler stops the study.
@@ -31,7 +32,7 @@ def optuna_worker(rush: Any, objective: Callable[[optuna.Trial], Any], slots: Se
             return objective(trial)
         except optuna.TrialPruned:
             raise
-        except Exception as e:
+        except BaseException as e:  # Optuna fails the trial (and re-raises a KeyboardInterrupt)
             storage.error = e
             raise
 
