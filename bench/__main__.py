@@ -4,6 +4,7 @@
     python -m bench --quick          # under 2 minutes
     python -m bench --smoke          # tiny sizes: checks the harness, not performance
     python -m bench --json out.json --only w1,w2
+    python -m bench --only optuna --optuna-quality   # + TPE quality, rush.optuna vs n_jobs
 """
 
 from __future__ import annotations
@@ -20,17 +21,24 @@ import rush
 from bench import env, report, workloads
 from bench.timing import ratio
 
-#: Sizes per mode: W1/W2 tasks per repetition, repetitions, W3 tasks, W4 tasks, peers.
+#: Sizes per mode: W1/W2 tasks per repetition, repetitions, W3 tasks, W4 tasks, peers;
+#: rush.optuna (W6): trials per run, repetitions, trials held before the sync figures,
+#: and for --optuna-quality trials per problem and seeds.
 SIZES: dict[str, dict[str, Any]] = {
     "full": dict(n=10_000, reps=9, w3_n=100_000, w3_reps=5, w3_incr=1_000, w4_n=20_000,
                  w4_workers=[1, 2, 4, 8], optuna=1_000, rq_simple=2_000, rq_fork=300,
-                 dask=5_000),
+                 dask=5_000, w6_n=3_000, w6_reps=3, w6_held=10_000,
+                 quality={"branin": 100, "hartmann6": 200}, quality_seeds=10),
     "quick": dict(n=2_000, reps=5, w3_n=100_000, w3_reps=3, w3_incr=1_000, w4_n=5_000,
-                  w4_workers=[1, 2, 4, 8], optuna=200, rq_simple=500, rq_fork=60, dask=1_000),
+                  w4_workers=[1, 2, 4, 8], optuna=200, rq_simple=500, rq_fork=60, dask=1_000,
+                  w6_n=1_000, w6_reps=1, w6_held=10_000,
+                  quality={"branin": 50, "hartmann6": 100}, quality_seeds=10),
     "smoke": dict(n=50, reps=2, w3_n=500, w3_reps=2, w3_incr=50, w4_n=200,
-                  w4_workers=[1, 2], optuna=10, rq_simple=20, rq_fork=4, dask=20),
+                  w4_workers=[1, 2], optuna=10, rq_simple=20, rq_fork=4, dask=20,
+                  w6_n=20, w6_reps=1, w6_held=100,
+                  quality={"branin": 6, "hartmann6": 6}, quality_seeds=2),
 }
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true", help="do not pin W1-W3")
     p.add_argument("--unpinned", action="store_true",
                    help="also run W1 unpinned (the scheduler's placement)")
+    p.add_argument("--optuna-quality", action="store_true",
+                   help="also compare TPE's results: rush.optuna vs Optuna n_jobs (slow)")
     return p.parse_args(argv)
 
 
@@ -148,6 +158,21 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"W4: workers {s['w4_workers']}, {s['w4_n']} tasks each")
             keep(scaling.w4(config, server.process.pid, s["w4_workers"], s["w4_n"]))
+        if "optuna" in only or args.optuna_quality:
+            from bench.peers import installed
+
+            if not installed("optuna"):
+                results["optuna_skipped"] = "optuna is not installed"
+            if installed("optuna") and "optuna" in only:
+                from bench import optuna_overhead
+
+                log(f"W6 rush.optuna vs Optuna's journal storage: {s['w6_n']} trials")
+                keep(optuna_overhead.run(config, s["w6_n"], s["w6_reps"], s["w6_held"], log=log))
+            if installed("optuna") and args.optuna_quality:
+                from bench import optuna_quality
+
+                log("TPE quality, rush.optuna vs Optuna n_jobs=2")
+                keep(optuna_quality.run(config, s["quality"], s["quality_seeds"], log=log))
     peer_ratios(results)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     print(report.table(results, meta))

@@ -77,10 +77,43 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("peer_dask_ratio_vs_w4_2", "  / rush W4 with 2 workers", "ratio"),
         ("peers_skipped", "not installed", "text"),
     ]),
+    ("W6 rush.optuna vs Optuna JournalStorage (RandomSampler, trivial objective, unpinned)", [
+        ("optuna_overhead_us_per_trial", "rush.optuna, 1 worker", "us/trial"),
+        ("optuna_journal_redis_us_per_trial", "journal on Redis, 1 process", "us/trial"),
+        ("optuna_journal_file_us_per_trial", "journal on a file, 1 process", "us/trial"),
+        ("optuna_ratio_vs_journal_redis", "optuna_ratio_vs_journal_redis (goal >= 5)", "ratio"),
+        ("optuna_ratio_vs_journal_file", "  journal file / rush.optuna", "ratio"),
+        ("optuna_overhead_us_per_trial_2", "rush.optuna, 2 workers", "us/trial"),
+        ("optuna_journal_redis_us_per_trial_2", "journal on Redis, 2 processes", "us/trial"),
+        ("optuna_journal_file_us_per_trial_2", "journal on a file, 2 processes", "us/trial"),
+        ("optuna_ratio_vs_journal_redis_2", "  journal Redis / rush.optuna, 2 processes", "ratio"),
+        ("optuna_ratio_vs_journal_file_2", "  journal file / rush.optuna, 2 processes", "ratio"),
+        ("optuna_sync_held", "sync: trials held by the worker", "int"),
+        ("optuna_sync_cold_ms", "sync: all of them, cold", "ms"),
+        ("optuna_sync_10k_new_ms", "optuna_sync_10k_new_ms (10 new trials)", "ms"),
+        ("optuna_sync_new_100_ms", "sync: 100 new trials", "ms"),
+        ("optuna_sync_new_1000_ms", "sync: 1,000 new trials", "ms"),
+        ("optuna_sync_new_per_trial_us", "sync: us per new trial (new: us)", "text"),
+        ("optuna_skipped", "skipped", "text"),
+    ]),
+    ("TPE quality: median best value over seeds (--optuna-quality)", [
+        *[(f"optuna_quality_{p}_{what}", f"{p}: {label}", unit)
+          for p in ("branin", "hartmann6")
+          for what, label, unit in (("trials", "trials per run", "int"),
+                                    ("optimum", "optimum", "value"),
+                                    ("rush_median", "rush.optuna, 2 workers", "value"),
+                                    ("rush_quartiles", "  quartiles", "text"),
+                                    ("njobs_median", "Optuna n_jobs=2", "value"),
+                                    ("njobs_quartiles", "  quartiles", "text"),
+                                    ("journal_median", "journal file, 2 processes", "value"),
+                                    ("journal_quartiles", "  quartiles", "text"))],
+    ]),
 ]
 
 
 def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v:.1f}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value)) or "-"
     if isinstance(value, str) or unit == "text":
@@ -97,6 +130,8 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value:.1f} %"
     if unit == "s":
         return f"{value:.3f} s"
+    if unit == "value":
+        return f"{value:.4f}"
     return f"{value:,.1f} {unit}"
 
 

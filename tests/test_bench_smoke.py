@@ -25,7 +25,11 @@ CORE_KEYS = [
     "w4_tasks_per_s_1", "w4_tasks_per_s_2", "w4_startup_2_s",
 ]
 PEER_KEYS = {
-    "optuna": ["peer_optuna_1p_us", "peer_optuna_2p_us", "peer_optuna_1p_ratio_vs_w1"],
+    "optuna": ["peer_optuna_1p_us", "peer_optuna_2p_us", "peer_optuna_1p_ratio_vs_w1",
+               "optuna_overhead_us_per_trial", "optuna_journal_redis_us_per_trial",
+               "optuna_ratio_vs_journal_redis", "optuna_overhead_us_per_trial_2",
+               "optuna_journal_redis_us_per_trial_2", "optuna_ratio_vs_journal_redis_2",
+               "optuna_journal_file_us_per_trial", "optuna_sync_10k_new_ms"],
     "rq": ["peer_rq_simple_us", "peer_rq_burst_us", "peer_rq_simple_ratio_vs_w2"],
     "distributed": ["peer_dask_us", "peer_dask_ratio_vs_w2"],
 }
