@@ -376,3 +376,24 @@ def test_finished_tasks_read_in_chunks(rsh, worker, monkeypatch, caplog):
     assert second["keys"].tolist() == keys[:9] + keys[10:]
     assert rsh.fetch_new_tasks()["keys"].tolist() == keys[:9] + keys[10:]
     assert len(rush_warnings(caplog)) == 2  # the hole, once per reader
+
+
+def test_names_that_collide_keep_every_value(rsh, worker):
+    keys = worker.push_running_tasks([{"x": 1, "keys": "mine", "state": "ok"},
+                                      {"x": 2, "keys": "also mine", "state": "fine"}])
+    worker.finish_tasks(keys, [{"x": 10, "y": 1, "worker_id": "w?"},
+                               {"x": 20, "y": 2, "worker_id": "w!"}])
+    df = rsh.fetch_finished_tasks()
+    assert df["x"].tolist() == [1, 2] and df["ys.x"].tolist() == [10, 20]
+    assert df["xs.keys"].tolist() == ["mine", "also mine"] and df["keys"].tolist() == keys
+    assert df["ys.worker_id"].tolist() == ["w?", "w!"]
+    assert df["worker_id"].tolist() == [worker.worker_id] * 2
+    both = rsh.fetch_tasks_with_state()
+    assert both["xs.state"].tolist() == ["ok", "fine"]
+    assert both["state"].tolist() == ["finished", "finished"]
+    # the same in a frame built task by task (a value that is not a dict in one task)
+    odd = worker.push_running_tasks([{"x": 3}])
+    worker.finish_tasks(odd, [{"x": 30, "keys": "odd"}])
+    rsh.write_hashes(odd, ys_extra=[{"note": 1}])
+    again = rsh.fetch_finished_tasks()
+    assert again["ys.x"].tolist() == [10, 20, 30] and again["ys.keys"].tolist()[-1] == "odd"

@@ -19,6 +19,7 @@ CASES = {
     "random_search.py": (None, "evaluations by"),
     "optuna_tpe.py": ("optuna", "30 trials on"),
     "successive_halving.py": (None, "configurations per rung"),
+    "simulation_campaign.py": (None, "simulations finished"),
     "dask_random_search.py": ("distributed", "evaluations on 2 Dask workers"),
 }
 
@@ -64,3 +65,21 @@ def test_example_runs_quick_and_cleans_up(script, config, rsh):
     assert set(client.keys("*")) - before == set(), "the example left keys in Redis"
     wait_until(lambda: not session_members(proc.pid), 30,
                message=f"the processes of {script} to end")
+
+
+@pytest.mark.timeout(180)
+def test_the_campaigns_results_do_not_depend_on_the_workers(config, monkeypatch):
+    """Example 4's seeds: each simulation gives the same result whichever worker runs it
+    and however many workers there are."""
+    if not (EXAMPLES / "simulation_campaign.py").exists():
+        pytest.skip("no examples/ folder next to the tests")
+    spec = importlib.util.spec_from_file_location("simulation_campaign",
+                                                  EXAMPLES / "simulation_campaign.py")
+    campaign = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(campaign)
+    monkeypatch.setenv("RUSH_REDIS_URL", config.url)
+    runs = [campaign.run(n_workers, 30, timeout=1.0) for n_workers in (1, 3)]
+    results = [dict(zip(zip(df["scenario"], df["replicate"]), df["steps"])) for df in runs]
+    both = set(results[0]) & set(results[1])
+    assert len(both) >= 20  # all but the crashing and hanging ones, at least
+    assert {k: results[0][k] for k in both} == {k: results[1][k] for k in both}
