@@ -20,15 +20,15 @@ from .pool import WorkerPool
 from .progress import Best, NetworkProgress, ProgressBar
 from .registry import WorkerRegistry
 from .scripts import Scripts
-from .seeds import check_seed, task_seeds
+from .seeds import task_seeds
 from .serialization import dumps, field_encoder
 from .start_args import pack, resolve_globals, user_frame
 from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
 from .errors import RushNetworkLostError
 from .store import TaskStore, WriteReply
 from .validation import (broadcast, check_executor, check_n_workers, check_network_id,
-                         check_packages, check_retries, check_schedule, check_timeout,
-                         dict_list, either, field_list, id_list, key_list, matching, per_task,
+                         check_packages, check_schedule, check_timeout, dict_list, either,
+                         field_list, id_list, key_list, matching, non_negative_int, per_task,
                          positive_number, priority_list, seed_list, states_list, value_list)
 from .waiting import EventWaiter
 from .worker_options import WorkerOptions
@@ -91,7 +91,7 @@ class Rush:
     def __init__(self, network_id: str | None = None, config: RedisConfig | None = None,
                  seed: int | None = None) -> None:
         self._network_id = check_network_id(network_id) if network_id is not None else str(uuid.uuid4())
-        self._seed = None if seed is None else check_seed("seed", seed)
+        self._seed = None if seed is None else non_negative_int("seed", seed)
         self._seed_position = 0  # tasks pushed so far by this controller (with a seed)
         self._config = resolve_config(config)
         check_connection(self._config)
@@ -560,7 +560,7 @@ class Rush:
             columns.append(per_task("timeouts", timeouts, n, check_timeout))
         if max_retries is not None:
             fields.append("max_retries")
-            columns.append(per_task("max_retries", max_retries, n, check_retries))
+            columns.append(per_task("max_retries", max_retries, n, non_negative_int))
         explicit = None if seeds is None else seed_list(seeds, n)
         derived = self._with_seeds(fields, columns, explicit)
         keys = self._create_keys(TaskState.QUEUED, tuple(fields), columns)

@@ -13,18 +13,11 @@ import hashlib
 import random
 from typing import Any, Iterator
 
+from .validation import non_negative_int
+
 #: Task seeds are non-negative and below this bound (63 bits).
 SEED_BOUND = 2 ** 63
 _NUMPY_WORD = 2 ** 32
-
-
-def check_seed(name: str, seed: Any) -> int:
-    """A seed is an int >= 0 (``TypeError``/``ValueError`` naming ``name``)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"{name} must be an int, not {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"{name} must be >= 0, got {seed}")
-    return seed
 
 
 def task_seeds(seed: int, start: int, n: int) -> list[int]:
@@ -58,7 +51,7 @@ def task_seed(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    seed = check_seed("seed", seed)
+    seed = non_negative_int("seed", seed)
     np = _numpy()
     saved = random.getstate()
     np_saved = np.random.get_state() if np is not None else None

@@ -7,7 +7,6 @@ import os
 from typing import Any, Callable, Sequence
 
 from .logs import LEVELS
-from .seeds import check_seed
 
 
 def dict_list(name: str, value: Any) -> list[dict]:
@@ -114,8 +113,8 @@ def check_timeout(name: str, value: Any) -> float:
     return seconds
 
 
-def check_retries(name: str, value: Any) -> int:
-    """A number of retries: an int >= 0."""
+def non_negative_int(name: str, value: Any) -> int:
+    """An int >= 0 (a number of retries, a seed, a buffer size)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 0:
@@ -129,7 +128,7 @@ def seed_list(value: Any, n: int) -> list[int]:
         raise TypeError(f"seeds must be a list of ints, one per task, not {type(value).__name__}")
     if len(value) != n:
         raise ValueError(f"seeds has length {len(value)} but xss has length {n}")
-    return [check_seed("seeds", s) for s in value]
+    return [non_negative_int("seeds", s) for s in value]
 
 
 def priority_list(value: Any, n: int) -> list[str]:
@@ -212,11 +211,7 @@ def check_thresholds(thresholds: Any) -> dict[str, str]:
 
 def check_buffer_size(size: Any) -> int:
     """``lgr_buffer_size`` is an int >= 0."""
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError("lgr_buffer_size must be an int")
-    if size < 0:
-        raise ValueError(f"lgr_buffer_size must be >= 0, got {size}")
-    return size
+    return non_negative_int("lgr_buffer_size", size)
 
 
 def check_packages(packages: Any) -> list[str]:

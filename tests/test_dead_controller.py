@@ -7,13 +7,11 @@ whose process is gone."""
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ import rush
 from conftest import wait_until
 from rush._process import process_gone, process_start
 from rush.states import CONTROLLER_EXITED_MESSAGE, LOST_MESSAGE
+from worker_helpers import controller_process as helper_controller_process
 from worker_helpers import SLOW, pid_alive, states
 
 TESTS = Path(__file__).resolve().parent
@@ -56,33 +55,13 @@ CONTROLLER = textwrap.dedent("""
 """)
 
 
-@contextmanager
 def controller_process(tmp_path, network_id, config, how: str):
     """A controller in its own process whose 2 supervised workers each block in a popped
     task; yields the process and the worker pids; kills whatever is left afterwards."""
     script = tmp_path / "controller.py"
     script.write_text(CONTROLLER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
-    process = subprocess.Popen(
-        [sys.executable, str(script), network_id, config.url, str(tmp_path / "never"), how],
-        env=env, stdout=subprocess.PIPE, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    worker_pids: list[int] = []
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], SLOW)
-        if not ready:
-            pytest.fail("the controller did not start its workers")
-        worker_pids = [int(p) for p in process.stdout.readline().split()]
-        assert len(worker_pids) == 2
-        yield process, worker_pids
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        process.stdin.close()
-        for pid in worker_pids:  # never leave an orphan behind
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    return helper_controller_process(
+        script, [network_id, config.url, str(tmp_path / "never"), how])
 
 
 def end_controller(process: subprocess.Popen, how: str) -> None:

@@ -4,21 +4,17 @@ its worker, megabytes on stderr, and a dead controller leaving no orphan workers
 from __future__ import annotations
 
 import os
-import select
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 
 import loops
 from conftest import wait_until
 from rush.states import LOST_MESSAGE
+from worker_helpers import controller_process as helper_controller_process
 from worker_helpers import SLOW, children_of, pid_alive, pids, states
 
 TESTS = Path(__file__).resolve().parent
@@ -120,32 +116,12 @@ CONTROLLER = textwrap.dedent("""
 """)
 
 
-@contextmanager
 def controller_process(tmp_path, network_id, config, supervise: bool):
     """A controller in its own process that started 2 local workers: yields the process and
     the worker pids; kills whatever is left of them afterwards, even when the test fails."""
     script = tmp_path / "controller.py"
     script.write_text(CONTROLLER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
-    process = subprocess.Popen([sys.executable, str(script), network_id, config.url,
-                                "1" if supervise else "0"], env=env, stdout=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL)
-    worker_pids: list[int] = []
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], SLOW)
-        if not ready:
-            pytest.fail("the controller did not start its workers")
-        worker_pids = [int(p) for p in process.stdout.readline().split()]
-        assert len(worker_pids) == 2
-        yield process, worker_pids
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        for pid in worker_pids:  # never leave an orphan behind
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    return helper_controller_process(script, [network_id, config.url, "1" if supervise else "0"])
 
 
 def test_supervised_workers_die_with_a_sigkilled_controller(rsh, config, network_id, tmp_path):

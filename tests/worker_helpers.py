@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
-from typing import Sequence
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
 
 #: Deadline for anything that involves starting or stopping processes on a busy machine.
 SLOW = 30.0
@@ -55,3 +62,37 @@ def reap_shell(process: subprocess.Popen, timeout: float = 10.0) -> None:
     if process.poll() is None:
         process.kill()
     process.wait(timeout)
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+@contextmanager
+def controller_process(script: Path, args: Sequence[str], n_workers: int = 2
+                       ) -> Iterator[tuple[subprocess.Popen, list[int]]]:
+    """A controller in its own process (``script``, which prints the pids of the
+    ``n_workers`` it started on one line): yields the process and the worker pids; kills
+    whatever is left of them afterwards, even when the test fails."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
+    process = subprocess.Popen([sys.executable, str(script), *args], env=env,
+                               stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    worker_pids: list[int] = []
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], SLOW)
+        if not ready:
+            pytest.fail("the controller did not start its workers")
+        assert process.stdout is not None
+        worker_pids = [int(p) for p in process.stdout.readline().split()]
+        assert len(worker_pids) == n_workers
+        yield process, worker_pids
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stdin):
+            if stream is not None:
+                stream.close()
+        for pid in worker_pids:  # never leave an orphan behind
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
