@@ -66,17 +66,17 @@ class Bare:
         create, move, wid = self.create_sha, self.move_sha, self.worker_id
         all_tasks, running, finished = self.all_tasks, self.running, self.finished
         states, events, prefix = self.states, self.events, self.prefix
-        terminate, own, step = self.terminate, self.own_running, self.step
+        terminate, own = self.terminate, self.own_running
         incarnations, epoch, inc, ep = self.incarnations, self.epoch, self.incarnation, self.epoch_value
         for i in range(n):
             key = str(uuid.uuid4())
-            evalsha(create, 8, all_tasks, running, states, incarnations, epoch, terminate, own,
-                    step, wid, inc, "running", ep, f"{inc}.{2 * i}", "running", "", prefix,
+            evalsha(create, 7, all_tasks, running, states, incarnations, epoch, terminate, own,
+                    wid, inc, "running", ep, "", "running", "", prefix,
                     2, "xs", "xs_extra", key, pickle.dumps(xs, PROTOCOL), "")
-            _, discarded = evalsha(move, 8, running, finished, states, incarnations, epoch,
-                                   terminate, own, step, wid, inc, "running", ep,
-                                   f"{inc}.{2 * i + 1}", "list", events, prefix, 2, "ys",
-                                   "ys_extra", key, pickle.dumps(ys, PROTOCOL), "")
+            _, discarded = evalsha(move, 7, running, finished, states, incarnations, epoch,
+                                   terminate, own, wid, inc, "running", ep, "", "list",
+                                   events, prefix, 2, "ys", "ys_extra", key,
+                                   pickle.dumps(ys, PROTOCOL), "")
             if discarded:
                 raise RuntimeError(f"bare W1: task {key} was not running")
 
@@ -92,8 +92,8 @@ class Bare:
             pipe.rpush(self.all_tasks, key)
             pipe.sadd(self.running, key)
             pipe.execute()
-            client.evalsha(move, 8, self.running, self.finished, self.states, self.incarnations,
-                           self.epoch, self.terminate, self.own_running, self.step, wid,
+            client.evalsha(move, 7, self.running, self.finished, self.states, self.incarnations,
+                           self.epoch, self.terminate, self.own_running, wid,
                            self.incarnation, "running", self.epoch_value, "", "list",
                            self.events, self.prefix, 2, "ys", "ys_extra", key,
                            pickle.dumps(ys, PROTOCOL), "")
@@ -106,9 +106,9 @@ class Bare:
                       "xs", "xs_extra"]
         for key in keys:
             args += (key, pickle.dumps(xs, PROTOCOL), "")
-        self.client.evalsha(self.create_sha, 8, self.all_tasks, self.queued, self.states,
+        self.client.evalsha(self.create_sha, 7, self.all_tasks, self.queued, self.states,
                             self.incarnations, self.epoch, self.terminate, self.own_running,
-                            self.step, *args)
+                            *args)
         return keys
 
     def w2_drain(self, n: int, ys: dict) -> None:
@@ -130,8 +130,8 @@ class Bare:
             task = {"key": key, "xs": loads(got[1])}
             if got[2] is not None:
                 task["seed"] = loads(got[2])
-            evalsha(move, 8, running, finished, states, incarnations, epoch, terminate, own,
-                    step, wid, inc, "running", ep, f"{inc}.{2 * i + 1}", "list", events, prefix,
+            evalsha(move, 7, running, finished, states, incarnations, epoch, terminate, own,
+                    wid, inc, "running", ep, "", "list", events, prefix,
                     2, "ys", "ys_extra", task["key"], pickle.dumps(ys, PROTOCOL), "")
 
     # -- W3: the floor of fetching finished tasks -----------------------------------

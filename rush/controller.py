@@ -120,9 +120,9 @@ class Rush:
         if self._pool is not None:
             self._pool.use(self._store, self._registry)
 
-    def _writer(self) -> tuple[str, str, str]:
-        """Who writes tasks (worker id, incarnation, step id): a controller."""
-        return "", "", ""
+    def _writer(self) -> tuple[str, str]:
+        """Who writes tasks (worker id, incarnation): a controller."""
+        return "", ""
 
     @property
     def _workers(self) -> WorkerPool:

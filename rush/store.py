@@ -111,34 +111,33 @@ class TaskStore(NetworkLayer):
     # -- writes --------------------------------------------------------------------
 
     def create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-               rows: Sequence[Row], worker_id: str = "", incarnation: str = "",
-               step: str = "") -> WriteReply:
+               rows: Sequence[Row], worker_id: str = "", incarnation: str = "") -> WriteReply:
         """Create tasks ``keys`` in ``state`` with ``rows`` of field values, atomically.
 
         A worker (``worker_id``) must be running in its ``incarnation``; a controller
-        (``worker_id=""``) needs the network it joined. ``step`` makes a worker's call safe
-        to resend: the same step gets the first reply back.
+        (``worker_id=""``) needs the network it joined. Safe to resend: existing tasks are
+        skipped.
         """
         k = self.keys
         channel = k.events if state in (TaskState.FINISHED, TaskState.FAILED) else ""
         return self._write_rows(
             "create_tasks",
             [k.all_tasks, self.collection(state), k.worker_states, k.incarnations, k.epoch,
-             k.terminate, k.worker_running(worker_id), k.step(worker_id)],
-            [worker_id, incarnation, _RUNNING, self.epoch, step, _KIND[state], channel],
+             k.terminate, k.worker_running(worker_id)],
+            [worker_id, incarnation, _RUNNING, self.epoch, "", _KIND[state], channel],
             fields, keys, rows)
 
     def move(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
-             rows: Sequence[Row], worker_id: str, incarnation: str, step: str = ""
-             ) -> WriteReply:
+             rows: Sequence[Row], worker_id: str, incarnation: str) -> WriteReply:
         """Move running tasks to ``state`` (finished or failed), writing ``rows``; keys
-        that are not running are left alone (``skipped``). As ``create`` otherwise."""
+        that are not running are left alone (``skipped``), unless this very call moved
+        them before (a resend). As ``create`` otherwise."""
         k = self.keys
         return self._write_rows(
             "move_tasks",
             [k.running, self.collection(state), k.worker_states, k.incarnations, k.epoch,
-             k.terminate, k.worker_running(worker_id), k.step(worker_id)],
-            [worker_id, incarnation, _RUNNING, self.epoch, step, _KIND[state], k.events],
+             k.terminate, k.worker_running(worker_id)],
+            [worker_id, incarnation, _RUNNING, self.epoch, "", _KIND[state], k.events],
             fields, keys, rows)
 
     def _write_rows(self, script: str, script_keys: list[str], head: list,
@@ -146,16 +145,12 @@ class TaskStore(NetworkLayer):
                     ) -> WriteReply:
         """Call a script with the layout create_tasks/move_tasks share: ARGV ``head`` (the
         WRITER block and two more), the task prefix, the field names, then per task its key
-        and row. A call too large for one request goes in chunks, each atomic per task and
-        a step of its own."""
-        chunks = self._chunks(fields, keys, rows)
+        and row. A call too large for one request goes in chunks, each atomic per task."""
         tail = [self.keys.task_prefix, len(fields), *fields]
         skipped: list[str] = []
         terminate = False
-        for i, chunk in enumerate(chunks):
+        for chunk in self._chunks(fields, keys, rows):
             args = [*head, *tail]
-            if len(chunks) > 1 and head[4]:
-                args[4] = f"{head[4]}.{i}"
             for key, row in chunk:
                 args.append(key)
                 args.extend(row)

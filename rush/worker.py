@@ -91,13 +91,13 @@ class RushWorker(Rush):
                 self.network_id, self._worker_id, self._incarnation, self._store.epoch,
                 self.config, self.heartbeat_period, self.heartbeat_expire)
 
-    def _writer(self) -> tuple[str, str, str]:
-        """This worker, its incarnation, and a fresh step id."""
-        return self._worker_id, self._incarnation, self._step()
+    def _writer(self) -> tuple[str, str]:
+        """Who writes: this worker, in its incarnation."""
+        return self._worker_id, self._incarnation
 
     def _step(self) -> str:
-        """A fresh step id: a resent call of the same step is answered from Redis's
-        record instead of running twice."""
+        """A fresh id for a claim: the same claim resent (after a lost reply) gets the
+        task it took the first time, from Redis's record, instead of a second one."""
         return f"{self._incarnation}.{next(self._steps)}"
 
     @property

@@ -555,11 +555,19 @@ def test_a_resent_step_gets_its_first_reply(rsh, store, worker):
     again = store.pop(wid, inc, ["xs"], step="s1")  # the reply was lost: sent again
     assert first == again and first.key == keys[0]
     assert rsh.queued_tasks == keys[1:] and rsh.running_tasks == [keys[0]]
-    done = store.move(TaskState.FINISHED, [keys[0]], ("ys",), [[dumps({"y": 1})]], wid, inc, "s2")
-    assert store.move(TaskState.FINISHED, [keys[0]], ("ys",), [[dumps({"y": 1})]], wid, inc,
-                      "s2") == done == ([], False)  # not "discarded" the second time
+    row = [[dumps({"y": 1})]]
+    done = store.move(TaskState.FINISHED, [keys[0]], ("ys",), row, wid, inc)
+    again = store.move(TaskState.FINISHED, [keys[0]], ("ys",), row, wid, inc)  # a resend
+    assert again == done == ([], False)  # not "discarded" the second time
     assert rsh.finished_tasks == [keys[0]]
+    other = store.move(TaskState.FINISHED, [keys[0]], ("ys",), [[dumps({"y": 2})]], wid, inc)
+    assert other.skipped == [keys[0]]  # a different result for it is discarded
     assert store.pop(wid, inc, ["xs"], step="s3").key == keys[1]
+    # a resent create finds its tasks made
+    made = store.create(TaskState.RUNNING, ["k-r"], ("xs",), [[dumps({"x": 3})]], wid, inc)
+    assert store.create(TaskState.RUNNING, ["k-r"], ("xs",), [[dumps({"x": 3})]], wid,
+                        inc).skipped == ["k-r"] and made.skipped == []
+    assert rsh.tasks.count("k-r") == 1
 
 
 def test_a_resent_blocking_pop_strands_nothing(rsh, store, worker):

@@ -11,9 +11,11 @@
 --   the worker state "running", the network's epoch as the writer knows it, and a step
 --   id ("" for none). A worker may write only while its id is running in its own
 --   incarnation; a controller only while the network is the one it joined (same epoch);
--- * a worker's write is a step: its reply is recorded under the worker's step key, and
---   the same step sent again (a client retry after a lost reply) gets that reply back
---   instead of running twice;
+-- * a write sent twice (a client retry after a lost reply) changes nothing twice: a
+--   create skips tasks that exist, a move leaves tasks that are not running (and knows
+--   its own earlier write), and a claim, the one step that would take a second task,
+--   records which task each step took under the worker's step key, so the same step
+--   sent again gets the same task;
 -- * a script that writes for a worker replies {terminate flag, payload}: the flag (1 when
 --   the worker was told to terminate) rides along so a worker's loop needs no extra round
 --   trip to read it;
@@ -50,24 +52,23 @@ local function writer(at)
   return {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]}
 end
 
--- The reply recorded for this step of the writer, if it already ran.
-local function replayed(step_key, w)
+-- The task an earlier run of this claim step took, if it ran already (nil: it did not).
+local function claimed_before(step_key, w)
   if w[5] == "" then
     return nil
   end
-  local record = redis.call("HMGET", step_key, "id", "reply")
+  local record = redis.call("HMGET", step_key, "id", "key")
   if record[1] == w[5] then
-    return cmsgpack.unpack(record[2])
+    return record[2]
   end
   return nil
 end
 
--- Record the reply of this step of the writer; returns the reply.
-local function recorded(step_key, w, reply)
+-- Remember which task this claim step took.
+local function remember_claim(step_key, w, key)
   if w[5] ~= "" then
-    redis.call("HSET", step_key, "id", w[5], "reply", cmsgpack.pack(reply))
+    redis.call("HSET", step_key, "id", w[5], "key", key)
   end
-  return reply
 end
 
 local function terminate_flag(terminate_set, worker_id)

@@ -31,9 +31,14 @@
 -- (idle 1: the terminate-on-idle flag is set), or WORKER_STOPPED / NETWORK_LOST.
 
 local w = writer(1)
-local again = replayed(KEYS[9], w)
-if again then
-  return again
+local key = claimed_before(KEYS[9], w)
+if key then  -- a resend: the same task, read again (it runs on this worker)
+  local task = {key}
+  local got = redis.call("HMGET", ARGV[6] .. key, unpack(ARGV, 8))
+  for i = 1, #got do
+    task[#task + 1] = got[i]
+  end
+  return {terminate_flag(KEYS[7], w[1]), task}
 end
 local refused = refusal(KEYS[4], KEYS[5], KEYS[6], w)
 if refused then
@@ -47,7 +52,7 @@ if refused then
   return refused
 end
 local terminate = terminate_flag(KEYS[7], w[1])
-local key = redis.call("LPOP", KEYS[1])
+key = redis.call("LPOP", KEYS[1])
 if not key and ARGV[7] ~= "1" then
   key = redis.call("LPOP", KEYS[10])
   if key then
@@ -57,9 +62,10 @@ if not key and ARGV[7] ~= "1" then
   end
 end
 if not key then
-  return recorded(KEYS[9], w, {terminate, {}, redis.call("EXISTS", KEYS[13])})
+  return {terminate, {}, redis.call("EXISTS", KEYS[13])}
 end
 local hash = ARGV[6] .. key
+remember_claim(KEYS[9], w, key)
 redis.call("SADD", KEYS[3], key)
 redis.call("SADD", KEYS[8], key)
 redis.call("HSET", hash, "worker_id", w[1])
@@ -79,4 +85,4 @@ local task = {key}
 for i = 3, #got do
   task[#task + 1] = got[i]
 end
-return recorded(KEYS[9], w, {terminate, task})
+return {terminate, task}

@@ -9,8 +9,7 @@
 -- KEYS[5]    the network's epoch           (string)
 -- KEYS[6]    workers told to terminate     (set)
 -- KEYS[7]    the writing worker's running set (set; unused for a controller)
--- KEYS[8]    the writing worker's step record (hash; unused without a step id)
--- ARGV[1..5] WRITER (see _lib)
+-- ARGV[1..5] WRITER (see _lib; a resent create finds its tasks and skips them)
 -- ARGV[6]    target kind: "list", "set", or "running" (a set, and the worker's running
 --            set; the task's worker_id field is set to the writing worker)
 -- ARGV[7]    pub/sub channel to notify, or "" for none
@@ -22,10 +21,6 @@
 -- NETWORK_LOST.
 
 local w = writer(1)
-local again = replayed(KEYS[8], w)
-if again then
-  return again
-end
 local refused = refusal(KEYS[3], KEYS[4], KEYS[5], w)
 if refused then
   return refused
@@ -50,4 +45,4 @@ end
 if ARGV[7] ~= "" and created > 0 then
   redis.call("PUBLISH", ARGV[7], "tasks")
 end
-return recorded(KEYS[8], w, {terminate_flag(KEYS[6], w[1]), existing})
+return {terminate_flag(KEYS[6], w[1]), existing}

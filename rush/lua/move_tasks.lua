@@ -1,5 +1,6 @@
 -- move_tasks: finish or fail running tasks. First writer wins: a key moves only if it
--- is still in the running set; every other key is returned as discarded.
+-- is still in the running set; every other key is returned as discarded, but for one
+-- whose first field already holds this call's value (the call ran before: a resend).
 --
 -- KEYS[1]    running                       (set)
 -- KEYS[2]    destination                   (list: finished | set: failed)
@@ -8,7 +9,6 @@
 -- KEYS[5]    the network's epoch           (string)
 -- KEYS[6]    workers told to terminate     (set)
 -- KEYS[7]    the writing worker's running set (set)
--- KEYS[8]    the writing worker's step record (hash; unused without a step id)
 -- ARGV[1..5] WRITER (see _lib)
 -- ARGV[6]    destination kind: "list" or "set"
 -- ARGV[7]    pub/sub channel to notify
@@ -20,10 +20,6 @@
 -- NETWORK_LOST.
 
 local w = writer(1)
-local again = replayed(KEYS[8], w)
-if again then
-  return again
-end
 local refused = refusal(KEYS[3], KEYS[4], KEYS[5], w)
 if refused then
   return refused
@@ -37,11 +33,11 @@ for at = 10 + nf, #ARGV, nf + 1 do
     add_to(ARGV[6], KEYS[2], key)
     redis.call("SREM", KEYS[7], key)
     moved = moved + 1
-  else
+  elseif ARGV[at + 1] == "" or redis.call("HGET", ARGV[8] .. key, ARGV[10]) ~= ARGV[at + 1] then
     discarded[#discarded + 1] = key
   end
 end
 if moved > 0 then
   redis.call("PUBLISH", ARGV[7], "tasks")
 end
-return recorded(KEYS[8], w, {terminate_flag(KEYS[6], w[1]), discarded})
+return {terminate_flag(KEYS[6], w[1]), discarded}
