@@ -71,13 +71,10 @@ the keyspace. A new key must be added to ``fixed_keys``/``task_data_keys`` or to
 
 from __future__ import annotations
 
+from .validation import check_network_id
 
 #: Sorted set of the network ids of the server (see the module docstring).
 NETWORKS = "rush:networks"
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class NetworkKeys:
@@ -93,7 +90,8 @@ class NetworkKeys:
     )
 
     def __init__(self, network_id: str) -> None:
-        self.network_id = network_id
+        # the id is checked here, where every key is made: no id can reach another network
+        self.network_id = check_network_id(network_id)
         self.prefix = p = "{" + network_id + "}:"
         self.all_tasks = p + "tasks"
         self.queued = p + "queued"
@@ -200,6 +198,7 @@ class NetworkKeys:
                 self.kill(""), self.log(""), self.launch(""), self.step("")]
 
     def pattern(self) -> str:
-        """Glob pattern matching every key of the network (for tests and tools; rush
-        itself never scans the keyspace)."""
-        return "{" + _glob_escape(self.network_id) + "}*"
+        """Glob pattern matching every key of the network and nothing else (an id holds no
+        glob character, and the closing brace ends it): for ACLs, tests and tools; rush
+        itself never scans the keyspace."""
+        return self.prefix + "*"

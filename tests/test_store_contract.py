@@ -597,12 +597,14 @@ def test_a_network_whose_data_vanished_is_noticed(rsh, store, worker):
     assert rsh.push_tasks([{"x": 4}]) and rsh.n_tasks == 1
 
 
-def test_start_args_are_a_workers_own_else_the_latest(registry):
+def test_start_args_are_the_given_ones_else_a_workers_own_else_the_latest(registry):
     assert registry.start_args("w1") is None
     registry.store_start_args("id-a", b"args a", ["w1"])
     registry.store_start_args("id-b", b"args b", [])
-    assert registry.start_args("w1") == b"args a"
-    assert registry.start_args("w-script") == b"args b"
+    assert registry.start_args("w1") == ("id-a", b"args a")
+    assert registry.start_args("w-other") == ("id-b", b"args b")
+    assert registry.start_args("w-script", "id-a") == ("id-a", b"args a")
+    assert registry.start_args("w-script", "id-unknown") is None
 
 
 def test_logs_are_pushed_and_read_from_an_index(registry):
