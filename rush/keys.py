@@ -11,8 +11,9 @@ key                            type     holds
 ``P running``                  set      running task keys
 ``P finished``                 list     finished task keys, in finishing order
 ``P failed``                   set      failed task keys
-``P task:<key>``               hash     a task's fields (xs, ys, ..., each pickled;
-                                        worker_id as text)
+``P task:<key>``               hash     a task's fields (xs, ys, ..., each pickled,
+                                        signed for its key and field when the network
+                                        has a secret; worker_id as text)
 ``P hashes``                   set      keys of the task hashes write_hashes wrote
 ``P worker_running:<wid>``     set      keys of the tasks a worker took (may keep keys
                                         another writer moved on: check ``running``)
@@ -38,7 +39,7 @@ key                            type     holds
 ``P worker_errors``            hash     worker id -> JSON record of its loop's crash
                                         (the latest, if it crashed more than once)
 ``P start_args``               string   id of the latest start arguments
-``P start_args:<id>``          string   pickled start arguments (content id)
+``P start_args:<id>``          string   pickled start arguments (content id; signed)
 ``P start_args_ids``           set      ids of every stored start arguments
 ``P worker_start_args``        hash     worker id -> id of its start arguments
 ``P trash``                    hash     reset id -> what that reset still has to free

@@ -34,8 +34,6 @@ PROTOCOL = 5
 MAGIC = b"RSH1"
 TAG_BYTES = 32
 _HEADER = len(MAGIC) + TAG_BYTES
-#: Above this size a payload is hashed in two parts rather than copied behind its place.
-_COPY_LIMIT = 1 << 16
 
 
 def dumps(value: Any) -> bytes:
@@ -71,9 +69,11 @@ class Serializer:
 
     def __init__(self, keys: NetworkKeys, secret: str | None = None) -> None:
         self.keys = keys
-        # a key of its own for payloads, derived from the secret (never the secret itself)
-        self._key = None if secret is None else hmac.digest(
-            secret.encode(), b"rush payload signing v1", "sha256")
+        # HMAC with a key of its own for payloads, derived from the secret (never the secret
+        # itself); each tag starts from a copy of it (cheaper than keying HMAC anew)
+        self._key = None if secret is None else hmac.new(
+            hmac.digest(secret.encode(), b"rush payload signing v1", "sha256"), None,
+            hashlib.sha256)
 
     def __repr__(self) -> str:
         return f"Serializer(network_id={self.keys.network_id!r}, signed={self.signed})"
@@ -96,33 +96,32 @@ class Serializer:
             return data
         return MAGIC + self._tag(data, place) + data
 
-    def open(self, stored: bytes, place: bytes) -> memoryview:
+    def open(self, stored: bytes, place: bytes) -> bytes | memoryview:
         """The pickle inside a stored payload, once its tag checks out for ``place``;
         else ``RushSecurityError`` (nothing is unpickled)."""
-        view = memoryview(stored)
         if self._key is None:
-            if view[:len(MAGIC)] == MAGIC:
+            if stored[:len(MAGIC)] == MAGIC:
                 raise RushSecurityError(
                     f"{_describe(place)} is signed with a network secret, and this config has "
                     "none: give the network's secret (RedisConfig(secret=...) or RUSH_SECRET)")
-            return view
-        if view[:len(MAGIC)] != MAGIC:
+            return stored
+        if stored[:len(MAGIC)] != MAGIC:
             raise RushSecurityError(
                 f"{_describe(place)} is not signed with the network's secret: refused, not "
                 "unpickled (someone wrote to Redis without the secret, or the value predates "
                 "the secret)")
-        if not hmac.compare_digest(view[len(MAGIC):_HEADER], self._tag(view[_HEADER:], place)):
+        body = memoryview(stored)[_HEADER:]
+        if not hmac.compare_digest(stored[len(MAGIC):_HEADER], self._tag(body, place)):
             raise RushSecurityError(
                 f"{_describe(place)} has a signature that does not match: refused, not "
                 "unpickled (written without the network's secret, or moved there from "
                 "another key, field or network)")
-        return view[_HEADER:]
+        return body
 
     def _tag(self, data: bytes | memoryview, place: bytes) -> bytes:
         assert self._key is not None
-        if len(data) <= _COPY_LIMIT:
-            return hmac.digest(self._key, place + data, "sha256")
-        mac = hmac.new(self._key, place, hashlib.sha256)
+        mac = self._key.copy()
+        mac.update(place)
         mac.update(data)
         return mac.digest()
 
@@ -153,18 +152,36 @@ class Serializer:
         if text is not None:
             to_text = text[0]
             return lambda key, value: to_text(value)
-
-        def encode(key: str, value: Any) -> bytes | str:
-            return "" if value is None else self.seal(dumps(value), self.task_place(key, field))
-        return encode
+        if self._key is None:
+            return lambda key, value: "" if value is None else dumps(value)
+        place = self._task_place_of(field)
+        seal = self.seal
+        return lambda key, value: "" if value is None else seal(dumps(value), place(key))
 
     def decoder(self, field: str) -> Callable[[str, bytes], Any]:
-        """How a stored value of task field ``field`` is read back: ``decode(key, raw)``."""
+        """How a stored value of task field ``field`` is read back: ``decode(key, raw)``,
+        checked before it is unpickled (the hot path of every fetch)."""
         text = TEXT_FIELDS.get(field)
         if text is not None:
             from_text = text[1]
             return lambda key, raw: from_text(raw)
-        return lambda key, raw: pickle.loads(self.open(raw, self.task_place(key, field)))
+        if self._key is None:
+            def decode_plain(key: str, raw: bytes) -> Any:
+                if raw.startswith(MAGIC):
+                    self.open(raw, self.task_place(key, field))  # raises, saying why
+                return pickle.loads(raw)
+            return decode_plain
+        place, open_ = self._task_place_of(field), self.open
+        return lambda key, raw: pickle.loads(open_(raw, place(key)))
+
+    def _task_place_of(self, field: str) -> Callable[[str], bytes]:
+        """``task_place(key, field)`` for one field, with its constant parts made once."""
+        head, tail = self.keys.task_prefix.encode(), _netstring(field)
+
+        def place(key: str) -> bytes:
+            name = head + key.encode()
+            return b"%d:%s%s" % (len(name), name, tail)
+        return place
 
 
 def _describe(place: bytes) -> str:
