@@ -7,6 +7,8 @@ import logging
 import uuid
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+import redis
+
 from . import frames
 from .config import RedisConfig
 from .connection import check_connection, connect, permission_error, translate_errors
@@ -32,8 +34,6 @@ from .validation import (broadcast, check_executor, check_n_workers, check_netwo
                          positive_number, priority_list, seed_list, states_list, value_list)
 from .waiting import EventWaiter
 from .worker_options import WorkerOptions
-
-import redis
 
 if TYPE_CHECKING:
     import subprocess

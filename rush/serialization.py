@@ -65,7 +65,7 @@ class Serializer:
     (``place(key, field)``); a large-object file's place is the key naming its content.
     """
 
-    __slots__ = ("keys", "_key")
+    __slots__ = ("keys", "_key", "_encoders", "_decoders")
 
     def __init__(self, keys: NetworkKeys, secret: str | None = None) -> None:
         self.keys = keys
@@ -74,6 +74,8 @@ class Serializer:
         self._key = None if secret is None else hmac.new(
             hmac.digest(secret.encode(), b"rush payload signing v1", "sha256"), None,
             hashlib.sha256)
+        self._encoders: dict[str, Callable[[str, Any], bytes | str]] = {}
+        self._decoders: dict[str, Callable[[str, bytes], Any]] = {}
 
     def __repr__(self) -> str:
         return f"Serializer(network_id={self.keys.network_id!r}, signed={self.signed})"
@@ -148,6 +150,20 @@ class Serializer:
     def encoder(self, field: str) -> Callable[[str, Any], "bytes | str"]:
         """How a value of task field ``field`` of task ``key`` is stored:
         ``encode(key, value)``; ``None`` -> "" (the field is absent)."""
+        coder = self._encoders.get(field)
+        if coder is None:
+            coder = self._encoders[field] = self._make_encoder(field)
+        return coder
+
+    def decoder(self, field: str) -> Callable[[str, bytes], Any]:
+        """How a stored value of task field ``field`` is read back: ``decode(key, raw)``,
+        checked before it is unpickled (the hot path of every fetch)."""
+        coder = self._decoders.get(field)
+        if coder is None:
+            coder = self._decoders[field] = self._make_decoder(field)
+        return coder
+
+    def _make_encoder(self, field: str) -> Callable[[str, Any], "bytes | str"]:
         text = TEXT_FIELDS.get(field)
         if text is not None:
             to_text = text[0]
@@ -158,9 +174,7 @@ class Serializer:
         seal = self.seal
         return lambda key, value: "" if value is None else seal(dumps(value), place(key))
 
-    def decoder(self, field: str) -> Callable[[str, bytes], Any]:
-        """How a stored value of task field ``field`` is read back: ``decode(key, raw)``,
-        checked before it is unpickled (the hot path of every fetch)."""
+    def _make_decoder(self, field: str) -> Callable[[str, bytes], Any]:
         text = TEXT_FIELDS.get(field)
         if text is not None:
             from_text = text[1]

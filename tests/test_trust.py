@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,6 +234,16 @@ def test_conditions_the_scripts_place_are_signed_for_their_task(ctl, signed, raw
                         running[0]: KILLED_MESSAGE, keys[1]: REMOVED_MESSAGE,
                         keys[2]: REMOVED_MESSAGE}
     assert all(raw.hget(ctl.keys.task(k), "condition").startswith(MAGIC) for k in messages)
+
+
+def test_remote_workers_get_the_secret_with_their_config(ctl):
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        keys = ctl.push_tasks([{"x": i} for i in range(5)])
+        ctl.start_remote_workers(loops.wl_queue, n_workers=1, executor=pool)
+        ctl.wait_for_tasks(keys, timeout=SLOW)
+        assert sorted(ctl.fetch_finished_tasks()["y"]) == [i * i for i in range(5)]
+        ctl.stop_workers(type="terminate")
+        wait_until(lambda: ctl.n_terminated_workers == 1, SLOW, message="the worker to end")
 
 
 def test_without_the_secret_a_signed_network_is_refused_not_misread(ctl, config):
