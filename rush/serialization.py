@@ -69,11 +69,9 @@ class Serializer:
 
     def __init__(self, keys: NetworkKeys, secret: str | None = None) -> None:
         self.keys = keys
-        # HMAC with a key of its own for payloads, derived from the secret (never the secret
-        # itself); each tag starts from a copy of it (cheaper than keying HMAC anew)
-        self._key = None if secret is None else hmac.new(
-            hmac.digest(secret.encode(), b"rush payload signing v1", "sha256"), None,
-            hashlib.sha256)
+        # a key of its own for payloads, derived from the secret (never the secret itself)
+        self._key = None if secret is None else _HmacSha256(
+            hmac.digest(secret.encode(), b"rush payload signing v1", "sha256"))
         self._encoders: dict[str, Callable[[str, Any], bytes | str]] = {}
         self._decoders: dict[str, Callable[[str, bytes], Any]] = {}
 
@@ -122,10 +120,7 @@ class Serializer:
 
     def _tag(self, data: bytes | memoryview, place: bytes) -> bytes:
         assert self._key is not None
-        mac = self._key.copy()
-        mac.update(place)
-        mac.update(data)
-        return mac.digest()
+        return self._key.tag(place, data)
 
     # -- values --------------------------------------------------------------------
 
@@ -196,6 +191,32 @@ class Serializer:
             name = head + key.encode()
             return b"%d:%s%s" % (len(name), name, tail)
         return place
+
+
+class _HmacSha256:
+    """HMAC-SHA256 (RFC 2104) of one key, keyed once: the hashes of the padded key are
+    made here and copied for each tag. The same tags as ``hmac.digest(key, msg,
+    "sha256")`` (a test checks it), at about half the cost of copying an ``hmac.HMAC``,
+    which a task write or read pays for each payload."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def tag(self, *parts: bytes | memoryview) -> bytes:
+        """The tag of the concatenation of ``parts``."""
+        inner = self._inner.copy()
+        for part in parts:
+            inner.update(part)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def _describe(place: bytes) -> str:

@@ -5,6 +5,7 @@ files."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import pickle
@@ -27,7 +28,7 @@ from rush.acl import acl_setuser
 from rush.config import config_environment, config_from_environment
 from rush.keys import NETWORKS, NetworkKeys
 from rush.local_redis import LocalServer
-from rush.serialization import MAGIC, Serializer, dumps
+from rush.serialization import MAGIC, Serializer, _HmacSha256, dumps
 from rush.states import KILLED_MESSAGE, REMOVED_MESSAGE
 from worker_helpers import SLOW, children_of, pid_alive
 
@@ -520,3 +521,11 @@ def test_the_local_rush_server_makes_a_secret_with_its_password(rush_home, monke
         key, = controller.push_tasks([{"x": 1}])
         assert controller.connector.hget(controller.keys.task(key), "xs").startswith(MAGIC)
         controller.reset()
+
+
+def test_the_tag_is_hmac_sha256_of_the_place_and_the_pickle():
+    for n in (0, 1, 32, 64, 65, 200):
+        key = os.urandom(n)
+        for message in (b"", b"a", os.urandom(1000)):
+            assert _HmacSha256(key).tag(message[:3], message[3:]) == \
+                hmac.digest(key, message, "sha256")
