@@ -1,13 +1,16 @@
 """W1-W3: rush in one process against the hand-written baseline of ``bench.bare``.
 
 Every repetition runs on a fresh network (set up and deleted outside the timed part),
-so both sides see collections of the same size.
+so both sides see collections of the same size. W1 and W2 also run rush with a network
+secret (``rush_signed``: every payload signed and checked, see ``rush.serialization``),
+alternating with the others, for the cost of signing (``w1_signed_ratio``, ...).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
 import redis
@@ -19,6 +22,8 @@ from bench.timing import alternate, median, paired_ratio, ratio
 
 XS = {"x1": 0.5, "x2": 1.5}
 YS = {"y": 2.0}
+#: The network secret of the signed contenders.
+SECRET = "bench-network-secret"
 
 
 def _net(tag: str) -> str:
@@ -30,10 +35,11 @@ class _Side:
 
     def __init__(self, config: rush.RedisConfig) -> None:
         self.config = config
+        self.signed = replace(config, secret=SECRET)
         self.client = redis.Redis(host=config.host, port=config.port)
 
-    def rush_worker(self, tag: str) -> rush.RushWorker:
-        return rush.RushWorker(_net(tag), config=self.config)
+    def rush_worker(self, tag: str, signed: bool = False) -> rush.RushWorker:
+        return rush.RushWorker(_net(tag), config=self.signed if signed else self.config)
 
     def bare(self, tag: str) -> Bare:
         return Bare(self.client, _net(tag), "bare_worker_00000000")
@@ -101,6 +107,9 @@ def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
                                   _drop_worker),
         "bare": lambda: cpu.timed("bare", n, lambda: side.bare("w1"), lambda b: b.w1(n, XS, YS),
                                   Bare.delete),
+        "rush_signed": lambda: cpu.timed("rush_signed", n,
+                                         lambda: side.rush_worker("w1s", signed=True),
+                                         rush_body, _drop_worker),
     }
     if pipeline_variant:
         contenders["bare_pipeline"] = lambda: cpu.timed(
@@ -114,12 +123,22 @@ def w1(config: rush.RedisConfig, n: int, reps: int, prefix: str = "w1",
         f"{prefix}_bare_us": median(s["bare"]) * 1e6,
         f"{prefix}_ratio_vs_bare": ratio(median(s["rush"]), median(s["bare"])),
         f"{prefix}_paired_ratio": paired_ratio(s["rush"], s["bare"]),
+        **_signed(prefix, s),
         **cpu.summary(prefix),
         f"_samples_{prefix}": {k: [x * 1e6 for x in v] for k, v in s.items()},
     }
     if pipeline_variant:
         out[f"{prefix}_bare_pipeline_us"] = median(s["bare_pipeline"]) * 1e6
     return out
+
+
+def _signed(prefix: str, s: dict[str, list[float]]) -> dict[str, float]:
+    """The signed contender against rush without a secret, measured alternating with it."""
+    return {
+        f"{prefix}_signed_us": median(s["rush_signed"]) * 1e6,
+        f"{prefix}_signed_ratio": ratio(median(s["rush_signed"]), median(s["rush"])),
+        f"{prefix}_signed_paired_ratio": paired_ratio(s["rush_signed"], s["rush"]),
+    }
 
 
 # -- W2 ------------------------------------------------------------------------------
@@ -129,17 +148,17 @@ def w2(config: rush.RedisConfig, n: int, reps: int, server_pid: int | None = Non
     """Queue: ``push_tasks`` n tasks in one call, then n x (``pop_task`` + ``finish_tasks``)."""
     side = _Side(config)
     cpu = _Cpu(server_pid)
-    push_share: dict[str, list[float]] = {"rush": [], "bare": []}
+    push_share: dict[str, list[float]] = {"rush": [], "bare": [], "rush_signed": []}
 
-    def rush_setup() -> tuple[rush.Rush, rush.RushWorker]:
-        w = side.rush_worker("w2")
-        return rush.Rush(w.network_id, config=config), w
+    def rush_setup(signed: bool = False) -> tuple[rush.Rush, rush.RushWorker]:
+        w = side.rush_worker("w2", signed)
+        return rush.Rush(w.network_id, config=w.config), w
 
-    def rush_body(state: tuple[rush.Rush, rush.RushWorker]) -> None:
+    def rush_body(state: tuple[rush.Rush, rush.RushWorker], name: str = "rush") -> None:
         ctrl, w = state
         t0 = time.perf_counter()
         ctrl.push_tasks([XS] * n)
-        push_share["rush"].append(time.perf_counter() - t0)
+        push_share[name].append(time.perf_counter() - t0)
         for _ in range(n):
             task = w.pop_task()
             w.finish_tasks([task["key"]], [YS])
@@ -167,6 +186,9 @@ def w2(config: rush.RedisConfig, n: int, reps: int, server_pid: int | None = Non
             "rush": lambda: cpu.timed("rush", n, rush_setup, rush_body, rush_teardown),
             "bare": lambda: cpu.timed("bare", n, lambda: side.bare("w2"), bare_body,
                                       bare_teardown),
+            "rush_signed": lambda: cpu.timed(
+                "rush_signed", n, lambda: rush_setup(signed=True),
+                lambda state: rush_body(state, "rush_signed"), rush_teardown),
         }, reps)
     finally:
         side.close()
@@ -177,6 +199,8 @@ def w2(config: rush.RedisConfig, n: int, reps: int, server_pid: int | None = Non
         "w2_paired_ratio": paired_ratio(s["rush"], s["bare"]),
         "w2_rush_push_us": median(push_share["rush"]) / n * 1e6,
         "w2_bare_push_us": median(push_share["bare"]) / n * 1e6,
+        "w2_signed_push_us": median(push_share["rush_signed"]) / n * 1e6,
+        **_signed("w2", s),
         **cpu.summary("w2"),
         "_samples_w2": {k: [x * 1e6 for x in v] for k, v in s.items()},
     }
@@ -193,6 +217,34 @@ def _fill_finished(w: rush.RushWorker, n: int, batch: int = 1000, start: int = 0
         keys = w.push_running_tasks(xss)
         w.finish_tasks(keys, [{"y": float(i) * 0.5} for i in range(m)])
         done += m
+
+
+def _w3_signed(config: rush.RedisConfig, n: int, reps: int, plain_network: str
+               ) -> dict[str, Any]:
+    """Cold ``fetch_finished_tasks()`` of ``n`` tasks on a network with a secret (each of
+    the 2n payloads checked before it is unpickled), alternating with the plain network."""
+    signed = replace(config, secret=SECRET)
+    w = rush.RushWorker(_net("w3s"), config=signed)
+    try:
+        _fill_finished(w, n)
+
+        def cold(network_id: str, cfg: rush.RedisConfig) -> float:
+            with rush.Rush(network_id, config=cfg) as ctrl:
+                t0 = time.perf_counter()
+                df = ctrl.fetch_finished_tasks()
+                elapsed = time.perf_counter() - t0
+            if len(df) < n:
+                raise RuntimeError(f"W3 fetched {len(df)} rows, expected {n}")
+            return elapsed * n / len(df)  # the plain network has the incremental tasks too
+
+        s = alternate({"plain": lambda: cold(plain_network, config),
+                       "signed": lambda: cold(w.network_id, signed)}, reps)
+        return {"w3_signed_cold_s": median(s["signed"]),
+                "w3_signed_ratio": ratio(median(s["signed"]), median(s["plain"])),
+                "w3_signed_paired_ratio": paired_ratio(s["signed"], s["plain"])}
+    finally:
+        w.reset()
+        w.close()
 
 
 def w3(config: rush.RedisConfig, n: int, reps: int, n_incr: int = 1000) -> dict[str, Any]:
@@ -257,6 +309,7 @@ def w3(config: rush.RedisConfig, n: int, reps: int, n_incr: int = 1000) -> dict[
         ctrl.close()
         cold = median(s["rush"])
         return {
+            **_w3_signed(config, n, reps, w.network_id),
             "w3_n": n,
             "w3_fill_s": fill_s,
             "w3_cold_100k_s": cold,

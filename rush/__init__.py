@@ -4,9 +4,11 @@ Workers run their own loop and share task state (queued, running, finished, fail
 through one Redis database; a controller (``rsh()``) starts, watches and stops them.
 
 Security: task values, worker loops and start arguments are pickled into Redis, and
-unpickling runs code. rush only reads from the Redis you configure; whoever can write
-to it can run code in your controller and workers, so protect it (password/ACL, TLS,
-bind address).
+unpickling runs code. Without a network secret, whoever can write to that Redis can run
+code in your controller and workers. With one (``RedisConfig(secret=...)``,
+``RUSH_SECRET``; the local rush server has its own), every payload is signed for the key
+it is stored at and checked before it is unpickled (``RushSecurityError``). Protect the
+Redis too (password/ACL, see ``rush acl``; TLS; bind address).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 from .attach import report_existing_network
 from .config import RedisConfig, redis_config
 from .controller import Rush
-from .errors import RushConnectionError, RushError, RushWorkerError, WorkerStoppedError
+from .errors import (RushConnectionError, RushError, RushSecurityError, RushWorkerError,
+                     WorkerStoppedError)
 from .local_redis import local_server
 from .plan import remove_rush_plan, rush_available, rush_config, rush_plan
 from .seeds import task_seed
@@ -52,8 +55,9 @@ def rsh(network_id: str | None = None, config: RedisConfig | None = None,
 
 
 __all__ = [
-    "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError", "RushWorker",
-    "RushWorkerError", "TaskState", "WorkerState", "WorkerStoppedError", "local_server",
+    "RedisConfig", "RedisServer", "Rush", "RushConnectionError", "RushError",
+    "RushSecurityError", "RushWorker", "RushWorkerError", "TaskState", "WorkerState",
+    "WorkerStoppedError", "local_server",
     "redis_config", "remove_rush_plan", "rsh", "rush_available", "rush_config", "rush_plan",
     "start_worker", "task_seed",
 ]

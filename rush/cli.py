@@ -1,5 +1,5 @@
-"""The ``rush`` command: ``rush worker``, ``rush status``, ``rush top``, ``rush demo`` and
-``rush server``.
+"""The ``rush`` command: ``rush worker``, ``rush status``, ``rush top``, ``rush demo``,
+``rush server`` and ``rush acl``.
 
 Each command is a pair: a function adding its parser, and a function running it
 (``COMMANDS``). Errors a user can fix (no start arguments, a bad URL, an unknown
@@ -42,7 +42,7 @@ def _url_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(url: str | None):
-    from .config import LOCAL_URL, RedisConfig, env_url
+    from .config import LOCAL_URL, RedisConfig, env_secret, env_url
 
     if url is None and env_url() == LOCAL_URL:
         url = LOCAL_URL  # for `rush worker` too, which otherwise reads the variable itself
@@ -50,7 +50,7 @@ def _config(url: str | None):
         from .local_redis import local_server
 
         return local_server()
-    return RedisConfig(url=url) if url else None
+    return RedisConfig(url=url, secret=env_secret()) if url else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +80,9 @@ def _add_worker(sub: argparse._SubParsersAction, name: str) -> None:
                                        "must have been stored by a controller)")
     worker.add_argument("--network-id", required=True)
     worker.add_argument("--worker-id")
+    worker.add_argument("--start-args", metavar="ID",
+                        help="id of the start arguments to run (default: the worker's own, "
+                             "else the network's latest)")
     _url_argument(worker)
     WorkerOptions.add_cli_arguments(worker)
     worker.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
@@ -88,17 +91,21 @@ def _add_worker(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from .config import RedisConfig, config_from_environment
+    from .config import RedisConfig, config_from_environment, env_secret
     from .errors import RushError
+    from .validation import check_network_id, check_start_args_id
     from .worker_ids import new_worker_id
     from .worker_process import run_worker
 
-    config = _config(args.url) or config_from_environment() or RedisConfig()
+    config = _config(args.url) or config_from_environment() or RedisConfig(secret=env_secret())
     options = WorkerOptions.from_cli(args)
+    check_network_id(args.network_id)
+    if args.start_args is not None:
+        check_start_args_id(args.start_args)
     try:
         run_worker(args.network_id, args.worker_id or new_worker_id(), config, options,
                    remote=args.remote, supervisor_pid=args.supervisor_pid,
-                   incarnation=args.incarnation)
+                   incarnation=args.incarnation, start_args=args.start_args)
     except RushError:
         raise  # start-up trouble a user fixes: one line
     except Exception:
@@ -212,6 +219,27 @@ def _server(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- rush acl ------------------------------------------------------------------------
+
+def _add_acl(sub: argparse._SubParsersAction, name: str) -> None:
+    acl = sub.add_parser(name, help="print the ACL SETUSER line of a least-privilege Redis "
+                                    "user for one network (only its keys and channel, only "
+                                    "the commands rush runs)")
+    acl.add_argument("--network-id", required=True)
+    acl.add_argument("--user", help="the user's name (default: rush-<network id>)")
+
+
+def _acl(args: argparse.Namespace) -> int:
+    from .acl import acl_setuser
+
+    line = acl_setuser(args.network_id, args.user)
+    print(line, flush=True)
+    print("rush acl: run the line above as an administrator (e.g. redis-cli < file), then "
+          "connect as that user with the password it holds: "
+          "redis://<user>:<password>@<host>:<port>/<db>", file=sys.stderr)
+    return 0
+
+
 #: command -> (adds its parser, runs it)
 COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction, str], None],
                           Callable[[argparse.Namespace], int]]] = {
@@ -220,4 +248,5 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction, str], None],
     "top": (_add_top, _top),
     "demo": (_add_demo, _demo),
     "server": (_add_server, _server),
+    "acl": (_add_acl, _acl),
 }

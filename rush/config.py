@@ -11,6 +11,9 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 URL_ENV_VARS = ("RUSH_REDIS_URL", "REDIS_URL")
 #: Environment variable carrying ``retry_seconds`` (the URL cannot hold it).
 RETRY_ENV_VAR = "RUSH_RETRY_SECONDS"
+#: Environment variable carrying the network secret that signs payloads (see
+#: ``serialization``); read wherever rush makes a config itself.
+SECRET_ENV_VAR = "RUSH_SECRET"
 DEFAULT_RETRY_SECONDS = 30.0
 #: The URL that means the local rush server (``RUSH_REDIS_URL=local``, ``--url local``),
 #: understood where the config is resolved (``rsh()``, ``rush_plan()``, the command line).
@@ -24,8 +27,10 @@ class RedisConfig:
     """How to reach Redis: a small immutable value.
 
     ``RedisConfig(url="redis://:pw@host:6379/0")`` parses the URL into the fields, so
-    two configs are equal when their fields are. ``repr()`` redacts the password.
-    ``retry_seconds`` bounds how long a running network rides out an outage.
+    two configs are equal when their fields are. ``repr()`` redacts the password and the
+    secret. ``retry_seconds`` bounds how long a running network rides out an outage.
+    ``secret``: with it, every payload rush stores is signed (HMAC-SHA256) and checked
+    before it is unpickled (see ``rush.serialization``); it never goes to Redis.
     """
 
     host: str
@@ -36,6 +41,7 @@ class RedisConfig:
     ssl: bool
     unix_socket_path: str | None
     retry_seconds: float
+    secret: str | None
 
     def __init__(
         self,
@@ -48,12 +54,14 @@ class RedisConfig:
         ssl: bool = False,
         unix_socket_path: str | None = None,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        secret: str | None = None,
     ) -> None:
         values = dict(host=host, port=port, db=db, password=password, username=username,
                       ssl=ssl, unix_socket_path=unix_socket_path)
         if url is not None:
             values.update(_parse_url(url))
         values["retry_seconds"] = retry_seconds
+        values["secret"] = secret
         _validate(values)
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -74,8 +82,11 @@ class RedisConfig:
         return self._url(None if self.password is None else "***")
 
     def redacted(self) -> "RedisConfig":
-        """A copy with the password replaced by ``***``: safe to log."""
-        return self if self.password is None else replace(self, password="***")
+        """A copy with the password and the secret replaced by ``***``: safe to log."""
+        if self.password is None and self.secret is None:
+            return self
+        return replace(self, password=None if self.password is None else "***",
+                       secret=None if self.secret is None else "***")
 
     @property
     def location(self) -> str:
@@ -95,7 +106,9 @@ class RedisConfig:
         return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
 
     def __repr__(self) -> str:
-        return f"RedisConfig(url={self.redacted_url!r}, retry_seconds={self.retry_seconds!r})"
+        signed = "" if self.secret is None else ", secret='***'"
+        return (f"RedisConfig(url={self.redacted_url!r}, retry_seconds={self.retry_seconds!r}"
+                f"{signed})")
 
     __str__ = __repr__
 
@@ -153,9 +166,11 @@ def _validate(v: dict[str, Any]) -> None:
     _check_type("port", v["port"], int)
     _check_type("db", v["db"], int)
     _check_type("ssl", v["ssl"], bool)
-    for name in ("password", "username", "unix_socket_path"):
+    for name in ("password", "username", "unix_socket_path", "secret"):
         if v[name] is not None:
             _check_type(name, v[name], str)
+    if v["secret"] == "":
+        raise ValueError("secret must be a non-empty str, or None for no signing")
     if isinstance(v["retry_seconds"], bool) or not isinstance(v["retry_seconds"], (int, float)):
         raise TypeError("retry_seconds must be a number")
     if not 0 < v["port"] < 65536:
@@ -175,12 +190,14 @@ def redis_config(**kw: Any) -> RedisConfig:
     """Same as ``RedisConfig(**kw)`` (the R spelling).
 
     With no arguments it reads ``RUSH_REDIS_URL``, then ``REDIS_URL`` (and
-    ``RUSH_RETRY_SECONDS``), then uses the default ``redis://127.0.0.1:6379/0``.
+    ``RUSH_RETRY_SECONDS``), then uses the default ``redis://127.0.0.1:6379/0``. Without
+    ``secret`` it takes ``RUSH_SECRET``, if set.
     """
     if not kw:
         from_env = config_from_environment()
         if from_env is not None:
             return from_env
+    kw.setdefault("secret", env_secret())
     return RedisConfig(**kw)
 
 
@@ -192,23 +209,31 @@ def env_url() -> str | None:
     return None
 
 
+def env_secret() -> str | None:
+    """The network secret set in the environment (``RUSH_SECRET``), if any."""
+    return os.environ.get(SECRET_ENV_VAR) or None
+
+
 def config_from_environment() -> RedisConfig | None:
-    """The config set in the environment (a URL variable, and ``RUSH_RETRY_SECONDS``),
-    or ``None`` when no URL is set."""
+    """The config set in the environment (a URL variable, ``RUSH_RETRY_SECONDS`` and
+    ``RUSH_SECRET``), or ``None`` when no URL is set."""
     url = env_url()
     if url is None:
         return None
     retry = os.environ.get(RETRY_ENV_VAR)
     if retry is None:
-        return RedisConfig(url=url)
+        return RedisConfig(url=url, secret=env_secret())
     try:
         seconds = float(retry)
     except ValueError:
         raise ValueError(f"{RETRY_ENV_VAR} must be a number of seconds, got {retry!r}") from None
-    return RedisConfig(url=url, retry_seconds=seconds)
+    return RedisConfig(url=url, retry_seconds=seconds, secret=env_secret())
 
 
 def config_environment(config: RedisConfig) -> dict[str, str]:
     """The environment variables that carry ``config`` to a worker or heartbeat process
-    (read back by ``config_from_environment``). Secrets travel here, never in an argv."""
-    return {URL_ENV_VARS[0]: config.url, RETRY_ENV_VAR: repr(float(config.retry_seconds))}
+    (read back by ``config_from_environment``). Secrets travel here, never in an argv;
+    ``RUSH_SECRET`` is set empty without a secret, so a secret the launching environment
+    happens to hold cannot slip in."""
+    return {URL_ENV_VARS[0]: config.url, RETRY_ENV_VAR: repr(float(config.retry_seconds)),
+            SECRET_ENV_VAR: config.secret or ""}

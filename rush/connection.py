@@ -12,7 +12,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .config import RedisConfig
-from .errors import RushConnectionError, RushNetworkLostError, RushOutOfMemoryError
+from .errors import RushConnectionError, RushError, RushNetworkLostError, RushOutOfMemoryError
 
 #: How long the first contact with Redis (``rsh()``, a worker's start) may take.
 FIRST_CONNECT_SECONDS = 5.0
@@ -141,6 +141,8 @@ def translate_errors(config_of: Callable[[Any], RedisConfig],
                 raise on_lost(self, e) from None
             except TRANSIENT_ERRORS as e:
                 raise connection_error(config_of(self), e) from None
+            except redis.exceptions.NoPermissionError as e:
+                raise permission_error(config_of(self), e) from None
             except redis.exceptions.ResponseError as e:
                 if _OOM in str(e):
                     raise out_of_memory_error(config_of(self), e) from None
@@ -162,6 +164,17 @@ def translate_errors(config_of: Callable[[Any], RedisConfig],
 
 
 _OOM = "OOM command not allowed"
+
+
+def permission_error(config: RedisConfig, cause: BaseException) -> RushError:
+    """A ``RushError`` for a command the Redis user of ``config`` may not run (an ACL)."""
+    user = f"user {config.username!r}" if config.username else "the default user"
+    return RushError(
+        f"Redis at {config.location} refused a command of {user} ({cause}): its ACL does "
+        "not let it touch this network, or run this command. `rush acl --network-id <id>` "
+        "prints the rules of a user for one network (controller and workers of that "
+        "network need nothing more; redis_info() and snapshot_schedule need an "
+        "administrator)")
 
 
 def out_of_memory_error(config: RedisConfig, cause: BaseException) -> RushOutOfMemoryError:

@@ -7,9 +7,11 @@ import logging
 import uuid
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+import redis
+
 from . import frames
 from .config import RedisConfig
-from .connection import check_connection, connect, translate_errors
+from .connection import check_connection, connect, permission_error, translate_errors
 from .crashes import Crash, CrashWatch, crash_frame, parse
 from .keys import NetworkKeys
 from .layer import Epoch
@@ -21,7 +23,7 @@ from .progress import Best, NetworkProgress, ProgressBar
 from .registry import WorkerRegistry
 from .scripts import Scripts
 from .seeds import task_seeds
-from .serialization import dumps, field_encoder
+from .serialization import Serializer
 from .start_args import pack, resolve_globals, user_frame
 from .states import DEFAULT_CONDITION, REMOVED_MESSAGE, TASK_STATES, TaskState, WorkerState
 from .errors import RushNetworkLostError
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from types import FrameType
 
     import pandas as pd
-    import redis
 
 logger = logging.getLogger("rush")
 
@@ -66,7 +67,7 @@ def _with_cache(controller: "Rush", error: RushNetworkLostError) -> RushNetworkL
     cached = max((frame for _, frame in controller._finished_cache.values()), key=len,
                  default=None)
     if cached is None:
-        cached = frames.frame(frames.columns([], ALL_FIELDS, []))
+        cached = frames.frame(frames.columns([], ALL_FIELDS, [], controller._serializer))
     return RushNetworkLostError(
         f"{error}; {len(cached)} cached result(s) are still in this controller (the "
         "finished_tasks of this error). reset() starts the network afresh", cached)
@@ -96,10 +97,15 @@ class Rush:
         self._config = resolve_config(config)
         check_connection(self._config)
         self.keys = NetworkKeys(self._network_id)
+        #: writes and reads every payload of the network (signed with the config's secret)
+        self._serializer = Serializer(self.keys, self._config.secret)
         self._pool: WorkerPool | None = None  # made when first needed: workers never need one
         self._epoch = Epoch()
-        self._connect()
-        self._store.look()  # the network as it is now: if its data vanish, we notice
+        try:
+            self._connect()
+            self._store.look()  # the network as it is now: if its data vanish, we notice
+        except redis.exceptions.NoPermissionError as e:  # a user of another network
+            raise permission_error(self._config, e) from None
         if self._ANNOUNCES:
             self._registry.announce()
         self._logs = LogReader()
@@ -110,10 +116,11 @@ class Rush:
         self._client = connect(self._config)
         scripts = Scripts(self._client)
         scripts.load_all()
-        self._store = TaskStore(self._client, self.keys, scripts, self._config)
+        self._store = TaskStore(self._client, self.keys, scripts, self._config, self._serializer)
         self._store.max_value_bytes = int(
             plan_value("max_value_size", DEFAULT_MAX_VALUE_SIZE) * 1024 * 1024)
-        self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config)
+        self._registry = WorkerRegistry(self._client, self.keys, scripts, self._config,
+                                        self._serializer)
         self._waiter = EventWaiter(self._client, self.keys.events)
         for layer in (self._store, self._registry):
             layer.shared_epoch, layer.guard_reads = self._epoch, self._guard_reads
@@ -345,8 +352,8 @@ class Rush:
         options = WorkerOptions.checked(lgr_thresholds, lgr_buffer_size, heartbeat_period,
                                         heartbeat_expire, message_log, output_log)
         blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
-        worker_ids = self._workers.store_start_args(blob, n)
-        self._workers.start_local(worker_ids, options, bool(supervise))
+        args_id, worker_ids = self._workers.store_start_args(blob, n)
+        self._workers.start_local(worker_ids, args_id, options, bool(supervise))
         logger.info("started %d local worker(s)", n)
         return worker_ids
 
@@ -374,8 +381,8 @@ class Rush:
             lgr_thresholds, lgr_buffer_size, heartbeat_period, heartbeat_expire, message_log,
             output_log).with_default_heartbeat(REMOTE_HEARTBEAT_PERIOD)
         blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
-        worker_ids = self._workers.store_start_args(blob, n)
-        self._workers.start_remote(worker_ids, options, executor)
+        args_id, worker_ids = self._workers.store_start_args(blob, n)
+        self._workers.start_remote(worker_ids, args_id, options, executor)
         logger.info("submitted %d remote worker(s)", n)
         return worker_ids
 
@@ -388,8 +395,10 @@ class Rush:
                       message_log: str | None = None, output_log: str | None = None,
                       python: str = "python", **kwargs: Any) -> str:
         """Store the start arguments and return a POSIX shell command that starts one worker
-        wherever it runs (every value shell-quoted), with the interpreter ``python``. It is
-        logged with the password redacted. Script workers register with ``remote=True``.
+        running them wherever it runs (every value shell-quoted), with the interpreter
+        ``python``. Where Redis is (and the secret) are environment assignments in front of
+        ``exec``, so no shell stays behind holding them in its argv. It is logged with the
+        password and the secret redacted. Script workers register with ``remote=True``.
 
         Without a heartbeat such a worker can only be found lost by nobody and killed only
         through Redis; give ``heartbeat_period`` to have both.
@@ -399,8 +408,8 @@ class Rush:
         options = WorkerOptions.checked(lgr_thresholds, None, heartbeat_period, heartbeat_expire,
                                         message_log, output_log)
         blob = _pack(worker_loop, kwargs, globals, packages, user_frame())
-        self._workers.store_start_args(blob, 0)
-        return self._workers.script_command(options, python)
+        args_id, _ = self._workers.store_start_args(blob, 0)
+        return self._workers.script_command(args_id, options, python)
 
     def _n_workers(self, n_workers: Any) -> int:
         n = n_workers if n_workers is not None else plan_value("n_workers")
@@ -588,7 +597,8 @@ class Rush:
         fields, columns = ["xs", "xs_extra"], [xss, extras]
         derived = self._with_seeds(fields, columns, None)
         keys = new_keys(n)
-        shared = self._store.create_priority(keys, targets, fields, _rows(fields, columns))
+        shared = self._store.create_priority(keys, targets, fields,
+                                             _rows(self._serializer, keys, fields, columns))
         self._seed_position += derived
         redirected = len(shared) - targets.count("")
         if redirected:
@@ -638,7 +648,7 @@ class Rush:
         if n == 0:
             return [], None
         keys = new_keys(n)
-        rows = _rows(fields, columns)
+        rows = _rows(self._serializer, keys, fields, columns)
         return keys, self._store.create(state, keys, fields, rows, *self._writer())
 
     def _create_keys(self, state: TaskState, fields: tuple[str, ...], columns: list[list]
@@ -647,7 +657,7 @@ class Rush:
 
     def empty_queue(self) -> list[str]:
         """Move every queued task to failed (message ``"Removed from queue"``)."""
-        return self._store.empty_queue(dumps({"message": REMOVED_MESSAGE}))
+        return self._store.empty_queue({"message": REMOVED_MESSAGE})
 
     # -- hashes --------------------------------------------------------------------
 
@@ -672,7 +682,7 @@ class Rush:
         for name in columns:
             columns[name] = broadcast(name, columns[name], n, against="keys")
         names = tuple(columns)
-        rows = _rows(names, [columns[f] for f in names])
+        rows = _rows(self._serializer, keys_, names, [columns[f] for f in names])
         self._store.write_hashes(keys_, names, rows)
         return keys_
 
@@ -683,11 +693,12 @@ class Rush:
         keys_ = key_list("keys", keys)
         names = field_list("fields", fields)
         replies = self._store.read_hashes(keys_, names)
+        decoders = [self._serializer.decoder(name) for name in names]
         out = []
-        for reply in replies:
+        for key, reply in zip(keys_, replies):
             rec: dict[str, Any] = {}
-            for name, raw in zip(names, reply):
-                value = None if raw is None else frames.decode_value(name, raw)
+            for name, decode, raw in zip(names, decoders, reply):
+                value = None if raw is None else decode(key, raw)
                 if flatten and isinstance(value, dict):
                     rec.update(value)
                 elif value is not None or not flatten:
@@ -713,14 +724,14 @@ class Rush:
         extra: dict[str, Sequence[Any]] | None = None
         if state_column:
             extra = {"state": [s.value for s, c in zip(states, counts) for _ in range(c)]}
-        return frames.frame(frames.columns(keys, names, values, extra))
+        return frames.frame(frames.columns(keys, names, values, self._serializer, extra))
 
     def fetch_tasks(self, fields: str | Sequence[str] = ALL_FIELDS) -> "pd.DataFrame":
         """Every task, in creation order."""
         names = field_list("fields", fields)
         keys, _, values, vanished = self._store.read_all(names)
         frames.warn_vanished(vanished)
-        return frames.frame(frames.columns(keys, names, values))
+        return frames.frame(frames.columns(keys, names, values, self._serializer))
 
     def fetch_queued_tasks(self, fields: str | Sequence[str] = QUEUED_FIELDS) -> "pd.DataFrame":
         """Queued tasks, oldest first."""
@@ -731,7 +742,7 @@ class Rush:
         names = field_list("fields", fields)
         keys, values, vanished = self._store.read_own_queues(names)
         frames.warn_vanished(vanished)
-        return frames.frame(frames.columns(keys, names, values))
+        return frames.frame(frames.columns(keys, names, values, self._serializer))
 
     def fetch_running_tasks(self, fields: str | Sequence[str] = RUNNING_FIELDS) -> "pd.DataFrame":
         """Running tasks."""
@@ -786,7 +797,8 @@ class Rush:
             got = len(keys) + len(vanished)
             cursor += got
             if got < READ_CHUNK:
-                return cursor, frames.frame(frames.columns(all_keys, names, all_values))
+                return cursor, frames.frame(frames.columns(all_keys, names, all_values,
+                                                           self._serializer))
 
     def reset_cache(self) -> None:
         """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""
@@ -838,8 +850,10 @@ class Rush:
 
     def _show_settled(self, bar: ProgressBar, settled: set[str], done: int) -> None:
         if settled:
-            outputs = self._store.read_hashes(list(settled), ("ys",))
-            bar.best.update(frames.decode_value("ys", ys) for (ys,) in outputs if ys is not None)
+            keys = list(settled)
+            outputs = self._store.read_hashes(keys, ("ys",))
+            decode = self._serializer.decoder("ys")
+            bar.best.update(decode(key, ys) for key, (ys,) in zip(keys, outputs) if ys is not None)
         bar.show(done)
 
     @contextlib.contextmanager
@@ -903,17 +917,19 @@ class Rush:
         return "\n".join(lines)
 
 
-def _rows(fields: Sequence[str], columns: list[list]) -> list[list]:
-    """One row of encoded field values per task (columns hold one value per task)."""
-    encoders = [field_encoder(f) for f in fields]
+def _rows(serializer: Serializer, keys: Sequence[str], fields: Sequence[str],
+          columns: list[list]) -> list[list]:
+    """One row of encoded field values per task ``keys[i]`` (columns hold one value per
+    task), each payload signed for its task and field."""
+    encoders = [serializer.encoder(f) for f in fields]
     try:
-        return [[enc(col[i]) for enc, col in zip(encoders, columns)]
-                for i in range(len(columns[0]))]
+        return [[enc(key, col[i]) for enc, col in zip(encoders, columns)]
+                for i, key in enumerate(keys)]
     except TypeError:
         for name, enc, col in zip(fields, encoders, columns):  # say which field
-            for value in col:
+            for key, value in zip(keys, col):
                 try:
-                    enc(value)
+                    enc(key, value)
                 except TypeError as e:
                     raise TypeError(f"field {name!r}: {e}") from None
         raise

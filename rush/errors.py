@@ -35,6 +35,12 @@ class RushNetworkLostError(RushError):
     def __init__(self, message: str, finished_tasks: object = None) -> None:
         super().__init__(message)
         self.finished_tasks = finished_tasks
+class RushSecurityError(RushError):
+    """A stored payload failed its signature check (written without the network's secret,
+    or moved from another key, field or network): it was not unpickled. The message names
+    the key."""
+
+
 class NoStartArgumentsError(RushError, RuntimeError):
     """A worker found no start arguments in its network (no controller stored them)."""
 

@@ -29,10 +29,10 @@ from collections import Counter
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .serialization import field_decoder
-
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .serialization import Serializer
 
 logger = logging.getLogger("rush")
 
@@ -55,11 +55,6 @@ class _Absent:
 
 
 ABSENT = _Absent()
-
-
-def decode_value(field: str, raw: bytes) -> Any:
-    """The Python value of one stored field."""
-    return field_decoder(field)(raw)
 
 
 class Columns:
@@ -105,19 +100,23 @@ class Columns:
 
 
 def columns(keys: Sequence[str], fields: Sequence[str], values: Sequence,
-            extra: dict[str, Sequence] | None = None) -> Columns:
+            serializer: "Serializer", extra: dict[str, Sequence] | None = None) -> Columns:
     """The cells of the tasks ``keys``: ``values`` is flat, one value per field per key
-    (``None``: the task lacks the field); ``extra`` adds whole columns (e.g. ``state``)."""
+    (``None``: the task lacks the field), read back by the network's ``serializer``
+    (``RushSecurityError`` for a payload that fails its check); ``extra`` adds whole
+    columns (e.g. ``state``)."""
     n, nf = len(keys), len(fields)
     fixed = [f for f in fields if f not in SPREAD_FIELDS and f not in CONTROL_FIELDS]
     out = Columns(n, fixed + list(extra or ()) + ["keys"])
     for j, field in enumerate(fields):
         raw_values = values[j::nf] if nf > 1 else values
-        decode = field_decoder(field)
+        decode = serializer.decoder(field)
         if field in SPREAD_FIELDS:
-            _spread(out, field, [None if raw is None else decode(raw) for raw in raw_values])
+            _spread(out, field, [None if raw is None else decode(key, raw)
+                                 for key, raw in zip(keys, raw_values)])
         elif field not in CONTROL_FIELDS or any(r is not None for r in raw_values):
-            _replace(out, field, [None if r is None else decode(r) for r in raw_values])
+            _replace(out, field, [None if raw is None else decode(key, raw)
+                                  for key, raw in zip(keys, raw_values)])
     for name, column in (extra or {}).items():
         _replace(out, name, list(column))
     _replace(out, "keys", list(keys))

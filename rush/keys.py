@@ -11,8 +11,9 @@ key                            type     holds
 ``P running``                  set      running task keys
 ``P finished``                 list     finished task keys, in finishing order
 ``P failed``                   set      failed task keys
-``P task:<key>``               hash     a task's fields (xs, ys, ..., each pickled;
-                                        worker_id as text)
+``P task:<key>``               hash     a task's fields (xs, ys, ..., each pickled,
+                                        signed for its key and field when the network
+                                        has a secret; worker_id as text)
 ``P hashes``                   set      keys of the task hashes write_hashes wrote
 ``P worker_running:<wid>``     set      keys of the tasks a worker took (may keep keys
                                         another writer moved on: check ``running``)
@@ -38,7 +39,7 @@ key                            type     holds
 ``P worker_errors``            hash     worker id -> JSON record of its loop's crash
                                         (the latest, if it crashed more than once)
 ``P start_args``               string   id of the latest start arguments
-``P start_args:<id>``          string   pickled start arguments (content id)
+``P start_args:<id>``          string   pickled start arguments (content id; signed)
 ``P start_args_ids``           set      ids of every stored start arguments
 ``P worker_start_args``        hash     worker id -> id of its start arguments
 ``P trash``                    hash     reset id -> what that reset still has to free
@@ -71,13 +72,10 @@ the keyspace. A new key must be added to ``fixed_keys``/``task_data_keys`` or to
 
 from __future__ import annotations
 
+from .validation import check_network_id
 
 #: Sorted set of the network ids of the server (see the module docstring).
 NETWORKS = "rush:networks"
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class NetworkKeys:
@@ -93,7 +91,8 @@ class NetworkKeys:
     )
 
     def __init__(self, network_id: str) -> None:
-        self.network_id = network_id
+        # the id is checked here, where every key is made: no id can reach another network
+        self.network_id = check_network_id(network_id)
         self.prefix = p = "{" + network_id + "}:"
         self.all_tasks = p + "tasks"
         self.queued = p + "queued"
@@ -200,6 +199,7 @@ class NetworkKeys:
                 self.kill(""), self.log(""), self.launch(""), self.step("")]
 
     def pattern(self) -> str:
-        """Glob pattern matching every key of the network (for tests and tools; rush
-        itself never scans the keyspace)."""
-        return "{" + _glob_escape(self.network_id) + "}*"
+        """Glob pattern matching every key of the network and nothing else (an id holds no
+        glob character, and the closing brace ends it): for ACLs, tests and tools; rush
+        itself never scans the keyspace."""
+        return self.prefix + "*"

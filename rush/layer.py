@@ -13,6 +13,7 @@ from .connection import connect
 from .errors import RushNetworkLostError, WorkerStoppedError
 from .keys import NetworkKeys
 from .scripts import Scripts
+from .serialization import Serializer
 
 
 def decode(value: bytes | str) -> str:
@@ -44,14 +45,18 @@ class NetworkLayer:
     ``guard_reads`` (a controller's handles) every read checks it too, so a network whose
     data vanished raises ``RushNetworkLostError`` instead of reading empty. Layers of one
     controller share one ``Epoch``.
+
+    ``serializer`` writes and reads every payload of the network (signed when the config
+    has a secret).
     """
 
     def __init__(self, client: redis.Redis, keys: NetworkKeys, scripts: Scripts,
-                 config: RedisConfig) -> None:
+                 config: RedisConfig, serializer: Serializer | None = None) -> None:
         self.client = client
         self.keys = keys
         self.scripts = scripts
         self.config = config
+        self.serializer = serializer or Serializer(keys, config.secret)
         self.shared_epoch = Epoch()
         self.guard_reads = False
 

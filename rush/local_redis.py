@@ -8,6 +8,8 @@ The home directory (``$RUSH_HOME``, default the platform's per-user state direct
 e.g. ``~/.local/state/rush``) holds::
 
     password      generated once (mode 0600)
+    secret        the network secret that signs every payload (mode 0600; generated once,
+                  see ``rush.serialization``)
     redis.conf    the server's configuration, password included (mode 0600)
     redis.sock    the unix socket the server listens on (plus loopback TCP)
     redis.pid     the pid of the running server, written by redis-server
@@ -101,6 +103,7 @@ class LocalServer:
         self.socket = self.home / "redis.sock"
         self.data_dir = self.home / "data"
         self.password_file = self.home / "password"
+        self.secret_file = self.home / "secret"
         self.conf_file = self.home / "redis.conf"
         self.pid_file = self.home / "redis.pid"
         self.log_file = self.home / "redis.log"
@@ -113,8 +116,11 @@ class LocalServer:
     # -- configs -------------------------------------------------------------------
 
     def config(self) -> RedisConfig:
-        """The config of the unix socket (with the password; the server may be down)."""
-        return RedisConfig(unix_socket_path=str(self.socket), password=self._read_password())
+        """The config of the unix socket (with the password and the secret; the server may
+        be down)."""
+        password = self._read_password()
+        return RedisConfig(unix_socket_path=str(self.socket), password=password,
+                           secret=self._read_secret())
 
     def tcp_config(self) -> RedisConfig:
         """The config of the loopback TCP port, for workers that cannot use the socket.
@@ -122,7 +128,8 @@ class LocalServer:
         port = self._configured_port()
         if port is None:
             raise RuntimeError(f"the local rush server in {self.home} has never been started")
-        return RedisConfig(host="127.0.0.1", port=port, password=self._read_password())
+        return RedisConfig(host="127.0.0.1", port=port, password=self._read_password(),
+                           secret=self._read_secret())
 
     # -- start, stop, status -------------------------------------------------------
 
@@ -197,6 +204,7 @@ class LocalServer:
         self._remove_stale_files()
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self._ensure_password()
+        self._read_secret()  # made now, with the password
         self._write_conf(free_port())
         self.host_file.write_text(platform.node() + "\n")
         _reap_exited()
@@ -311,6 +319,27 @@ class LocalServer:
             raise RuntimeError(f"the local rush server in {self.home} has no password file "
                                f"yet: start it with rush.local_server() or `rush server start`"
                                ) from None
+
+    def _read_secret(self) -> str:
+        """The secret of this home, made on first use (a home made before rush signed
+        payloads gets one too). Lock-free: of two processes making it at once, the first
+        link wins and both read that one."""
+        with contextlib.suppress(FileNotFoundError):
+            secret = self.secret_file.read_text().strip()
+            if secret:
+                return secret
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.home / f"secret.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(tmp, self.secret_file)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return self.secret_file.read_text().strip()
 
     def _ensure_password(self) -> None:
         if self.password_file.exists():

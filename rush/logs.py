@@ -7,15 +7,13 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .validation import LEVELS
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from .registry import WorkerRegistry
 
-#: Level names accepted in ``lgr_thresholds`` (the R names and Python's) -> levels.
-LEVELS = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
-          "critical": logging.CRITICAL}
 LOG_COLUMNS = ("worker_id", "level", "timestamp", "logger", "caller", "msg")
 
 

@@ -13,6 +13,7 @@ reads it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -22,6 +23,9 @@ import redis
 from .keys import NETWORKS, NetworkKeys
 from .layer import decode
 from .states import TaskState, WorkerState
+from .validation import NETWORK_ID_PATTERN
+
+logger = logging.getLogger("rush")
 
 _LIST_STATES = (TaskState.QUEUED, TaskState.FINISHED)
 
@@ -54,8 +58,14 @@ class NetworkIndex:
         self.client = client
 
     def network_ids(self) -> list[str]:
-        """Every indexed network, most recently active first."""
-        return [decode(n) for n in self.client.zrevrange(NETWORKS, 0, -1)]  # type: ignore[arg-type]
+        """Every indexed network, most recently active first (an entry that is no network
+        id, written by someone else, is left out with a warning)."""
+        ids = [decode(n) for n in self.client.zrevrange(NETWORKS, 0, -1)]  # type: ignore[arg-type]
+        valid = [n for n in ids if NETWORK_ID_PATTERN.fullmatch(n)]
+        if len(valid) < len(ids):
+            logger.warning("ignored %d entr(ies) of %s that are not network ids",
+                           len(ids) - len(valid), NETWORKS)
+        return valid
 
     def summaries(self, network_ids: Sequence[str]) -> list[NetworkSummary]:
         """A summary of each network, in one pipeline."""

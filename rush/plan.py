@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any
 
-from .config import LOCAL_URL, RedisConfig, config_from_environment, env_url
+from .config import LOCAL_URL, RedisConfig, config_from_environment, env_secret, env_url
 from .connection import answers, check_connection
 from .local_redis import local_server
 from .validation import (check_buffer_size, check_executor, check_n_workers, check_thresholds,
@@ -95,7 +95,8 @@ def plan_value(name: str, default: Any = None) -> Any:
 
 def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisConfig:
     """The config to use: the given one, the plan's, ``$RUSH_REDIS_URL``/``$REDIS_URL``,
-    a Redis answering on 127.0.0.1:6379, else the local rush server (started if needed).
+    a Redis answering on 127.0.0.1:6379 (with ``$RUSH_SECRET``), else the local rush server
+    (started if needed; it has a secret of its own).
     ``RUSH_REDIS_URL=local`` goes to the local rush server without probing 6379."""
     if config is not None:
         if not isinstance(config, RedisConfig):
@@ -109,7 +110,7 @@ def resolve_config(config: RedisConfig | None, use_plan: bool = True) -> RedisCo
     from_env = config_from_environment()
     if from_env is not None:
         return from_env
-    default = RedisConfig()
+    default = RedisConfig(secret=env_secret())
     if answers(default):
         return default
     return local_server()

@@ -41,6 +41,7 @@ class Launch:
     """How this controller started a worker, so it can start it again."""
 
     kind: str  # "local" or "remote"
+    args_id: str  # the start arguments it runs
     options: WorkerOptions
     supervise: bool = True
     executor: Any = None
@@ -76,44 +77,46 @@ class WorkerPool:
 
     # -- starting ------------------------------------------------------------------
 
-    def store_start_args(self, blob: bytes, n: int) -> list[str]:
-        """Store pickled start arguments; returns ``n`` new worker ids pointed at them."""
-        args_id, stored = place(blob, self.registry.keys, None, None)
+    def store_start_args(self, blob: bytes, n: int) -> tuple[str, list[str]]:
+        """Store pickled start arguments (sealed by the network's serializer); returns their
+        id and ``n`` new worker ids pointed at them."""
+        args_id, stored = place(blob, self.registry.serializer, None, None)
         worker_ids = [new_worker_id() for _ in range(n)]
         self.registry.store_start_args(args_id, stored, worker_ids)
-        return worker_ids
+        return args_id, worker_ids
 
-    def start_local(self, worker_ids: Sequence[str], options: WorkerOptions,
+    def start_local(self, worker_ids: Sequence[str], args_id: str, options: WorkerOptions,
                     supervise: bool) -> None:
-        """Start one local process per worker id."""
-        launch = Launch("local", options, supervise=supervise)
+        """Start one local process per worker id, running start arguments ``args_id``."""
+        launch = Launch("local", args_id, options, supervise=supervise)
         for worker_id in worker_ids:
             self._start_local(worker_id, _incarnation(), launch)
 
     def _start_local(self, worker_id: str, incarnation: str, launch: Launch) -> None:
         self.processes[worker_id] = local.start_process(
-            self.network_id, worker_id, incarnation, self.config, launch.options,
-            launch.supervise, self._private_log_dir())
+            self.network_id, worker_id, incarnation, launch.args_id, self.config,
+            launch.options, launch.supervise, self._private_log_dir())
         self._launches[worker_id] = launch
         self._starting.add(worker_id)
 
     def _private_log_dir(self) -> Path:
-        if self._log_dir is None:
+        if self._log_dir is None:  # mkdtemp makes it readable by its owner only (0700)
             self._log_dir = Path(tempfile.mkdtemp(prefix="rush-workers-"))
         return self._log_dir
 
-    def start_remote(self, worker_ids: Sequence[str], options: WorkerOptions,
+    def start_remote(self, worker_ids: Sequence[str], args_id: str, options: WorkerOptions,
                      executor: Any) -> None:
-        """Submit one engine task per worker id."""
+        """Submit one engine task per worker id, running start arguments ``args_id``."""
         self._warn_if_oversubscribed(executor, len(worker_ids))
-        launch = Launch("remote", options, executor=executor)
+        launch = Launch("remote", args_id, options, executor=executor)
         for worker_id in worker_ids:
             self._submit_remote(worker_id, _incarnation(), launch)
 
     def _submit_remote(self, worker_id: str, incarnation: str, launch: Launch) -> None:
         token = self.registry.new_launch_token(worker_id)
         self.futures[worker_id] = remote.submit(launch.executor, self.network_id, worker_id,
-                                                incarnation, self.config, launch.options, token)
+                                                incarnation, launch.args_id, self.config,
+                                                launch.options, token)
         self._launches[worker_id] = launch
 
     def _warn_if_oversubscribed(self, executor: Any, n: int) -> None:
@@ -124,9 +127,11 @@ class WorkerPool:
             logger.warning("starting %d remote worker(s) with %d already running on an engine "
                            "with %d slot(s): the rest wait until a slot frees up", n, busy, available)
 
-    def script_command(self, options: WorkerOptions, python: str = "python") -> str:
-        """The shell command of a script worker (logged with the password redacted)."""
-        command, redacted = script.worker_command(self.network_id, self.config, options, python)
+    def script_command(self, args_id: str, options: WorkerOptions, python: str = "python") -> str:
+        """The shell command of a script worker running start arguments ``args_id`` (logged
+        with the password and the secret redacted)."""
+        command, redacted = script.worker_command(self.network_id, args_id, self.config,
+                                                  options, python)
         logger.info("worker script: %s", redacted)
         return command
 

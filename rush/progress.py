@@ -15,7 +15,6 @@ import threading
 from typing import IO, Any, Iterable
 
 from .config import RedisConfig
-from .serialization import loads
 from .states import TaskState
 from .store import TaskStore
 from .waiting import EventWaiter
@@ -94,7 +93,9 @@ class ProgressBar:
 def finished_outputs(store: TaskStore, cursor: int) -> tuple[int, list[dict | None]]:
     """The ``ys`` of the tasks finished from position ``cursor`` on, and the new cursor."""
     keys, _, values, vanished = store.read([TaskState.FINISHED], ("ys",), cursor)
-    return cursor + len(keys) + len(vanished), [loads(v) for v in values]
+    decode = store.serializer.decoder("ys")
+    return (cursor + len(keys) + len(vanished),
+            [None if v is None else decode(key, v) for key, v in zip(keys, values)])
 
 
 class NetworkProgress:

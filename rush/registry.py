@@ -6,9 +6,11 @@ shows (INFO, the snapshot schedule)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import redis
 
@@ -18,6 +20,8 @@ from .errors import RushError
 from .keys import NETWORKS
 from .layer import NetworkLayer, decode
 from .states import WorkerState
+
+logger = logging.getLogger("rush")
 
 #: How long a kill signal nobody read stays in Redis.
 KILL_SIGNAL_TTL_SECONDS = 3600
@@ -76,12 +80,32 @@ class WorkerRegistry(NetworkLayer):
 
     def announce(self, when: float | None = None) -> None:
         """Put the network into the server-wide index, with the time of its latest activity
-        (a controller attached, a worker registered or crashed)."""
-        self.client.zadd(NETWORKS, {self.keys.network_id: time.time() if when is None else when})
+        (a controller attached, a worker registered or crashed). A Redis user limited to
+        the network's keys (``rush acl``) may not: then the network stays out of it."""
+        if self._index_refused:
+            return
+        with self._index():
+            self.client.zadd(NETWORKS,
+                             {self.keys.network_id: time.time() if when is None else when})
 
     def forget_network(self) -> None:
         """Take the network out of the server-wide index (its keys were deleted)."""
-        self.client.zrem(NETWORKS, self.keys.network_id)
+        if self._index_refused:
+            return
+        with self._index():
+            self.client.zrem(NETWORKS, self.keys.network_id)
+
+    _index_refused = False  # this user may not write the index: no more tries
+
+    @contextlib.contextmanager
+    def _index(self) -> Iterator[None]:
+        """The server-wide index is a convenience: a user without access to it goes on."""
+        try:
+            yield
+        except redis.exceptions.NoPermissionError as e:
+            self._index_refused = True
+            logger.debug("network %r stays out of the index of networks (%s): %s",
+                         self.keys.network_id, NETWORKS, e)
 
     def record_crash(self, worker_id: str, crash: str, log_record: str) -> None:
         """Store the JSON record of a worker's crash and the ERROR record of its log, in
@@ -218,17 +242,24 @@ class WorkerRegistry(NetworkLayer):
             pipe.hset(self.keys.worker_start_args, mapping={w: args_id for w in worker_ids})
         pipe.execute()
 
-    def start_args(self, worker_id: str) -> bytes | None:
-        """The start arguments of a worker: its own, else the network's latest."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hget(self.keys.worker_start_args, worker_id)
-        pipe.get(self.keys.start_args)
-        own, latest = pipe.execute()
-        args_id = own or latest
+    def start_args(self, worker_id: str, args_id: str | None = None
+                   ) -> tuple[str, bytes] | None:
+        """The id and stored value of the start arguments of a worker: those of
+        ``args_id`` (the ones it was launched with), else its own, else the network's
+        latest; ``None`` when there are none."""
         if args_id is None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hget(self.keys.worker_start_args, worker_id)
+            pipe.get(self.keys.start_args)
+            own, latest = pipe.execute()
+            found = own or latest
+            if found is None:
+                return None
+            args_id = decode(found)
+        blob = self.client.get(self.keys.start_args_blob(args_id))
+        if blob is None:
             return None
-        blob = self.client.get(self.keys.start_args_blob(decode(args_id)))
-        return blob.encode() if isinstance(blob, str) else blob
+        return args_id, blob.encode() if isinstance(blob, str) else blob
 
     def push_logs(self, worker_id: str, records: Sequence[str]) -> None:
         """Append JSON log records to a worker's log."""

@@ -1,5 +1,11 @@
 """Start arguments of workers: the loop, its kwargs, globals and packages, pickled once
-per network into Redis (or, when too large, into a file under ``large_objects_path``)."""
+per network into Redis (or, when too large, into a file under ``large_objects_path``).
+
+Their id is the hash of the pickle. The value in Redis (``keys.start_args_blob(id)``) and
+a large-object file are sealed by the network's ``Serializer`` for that key (the file for
+its field ``large_object``), so a worker refuses arguments written without the secret.
+A large-object file is written readable by its owner only (mode 0600).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Sequence
 
-from .keys import NetworkKeys
 from .plan import DEFAULT_MAX_OBJECT_SIZE, plan_value
-from .serialization import dumps_code, loads
+from .serialization import Serializer, dumps_code
+
+#: The field of the start arguments' key that a large-object file is sealed for.
+LARGE_OBJECT_FIELD = "large_object"
 
 _MIB = 1024 * 1024
 
@@ -71,30 +79,49 @@ def pack(worker_loop: Callable, kwargs: dict[str, Any], globals_: dict[str, Any]
         raise TypeError(f"the worker loop or its arguments cannot be pickled: {e}") from e
 
 
-def place(blob: bytes, keys: NetworkKeys, max_object_size: float | None,
+def place(blob: bytes, serializer: Serializer, max_object_size: float | None,
           large_objects_path: str | os.PathLike | None) -> tuple[str, bytes]:
-    """Where the start arguments go: ``(id, value to store in Redis)``. Blobs larger than
-    ``max_object_size`` MiB are written to a file and Redis gets only its path."""
+    """Where the start arguments go: ``(id, value to store in Redis)``, sealed. Blobs
+    larger than ``max_object_size`` MiB are written to a file and Redis gets only its path."""
     digest = hashlib.sha1(blob).hexdigest()
+    where = Serializer.place(serializer.keys.start_args_blob(digest))
     limit = (max_object_size or plan_value("max_object_size", DEFAULT_MAX_OBJECT_SIZE)) * _MIB
     if len(blob) <= limit:
-        return digest, blob
+        return digest, serializer.seal(blob, where)
     folder = large_objects_path or plan_value("large_objects_path")
     if folder is None:
         raise ValueError(
             f"the start arguments take {len(blob) / _MIB:.1f} MiB, more than max_object_size "
             f"({limit / _MIB:g} MiB); set large_objects_path in rush_plan() to a directory "
             "shared by the controller and the workers")
-    path = Path(folder) / f"rush-{keys.network_id}-{digest}.pkl"
-    path.write_bytes(blob)
-    return digest, dumps_code({"large_object_path": str(path)})
+    path = Path(folder) / f"rush-{serializer.keys.network_id}-{digest}.pkl"
+    write_private(path, serializer.seal(
+        blob, Serializer.place(serializer.keys.start_args_blob(digest), LARGE_OBJECT_FIELD)))
+    return digest, serializer.dumps({"large_object_path": str(path)}, where)
 
 
-def unpack(stored: bytes) -> dict[str, Any]:
-    """The start arguments read back in a worker (following a large-object file)."""
-    args = loads(stored)
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, readable by the owner only (mode 0600): into a new file
+    first, then renamed, so it never lands in a file someone else made."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def unpack(args_id: str, stored: bytes, serializer: Serializer) -> dict[str, Any]:
+    """The start arguments ``args_id`` read back in a worker (following a large-object
+    file), each payload checked before it is unpickled (``RushSecurityError``)."""
+    key = serializer.keys.start_args_blob(args_id)
+    args = serializer.loads(stored, Serializer.place(key))
     if "large_object_path" in args:
-        args = loads(Path(args["large_object_path"]).read_bytes())
+        data = Path(args["large_object_path"]).read_bytes()
+        args = serializer.loads(data, Serializer.place(key, LARGE_OBJECT_FIELD))
     _restore_source_file(args["worker_loop"], args.get("source_file"))
     return args
 

@@ -8,9 +8,9 @@ import uuid
 from typing import Any, NamedTuple, Sequence
 
 from .connection import translate_errors
-from .errors import RushValueTooLargeError
+from .errors import RushError, RushValueTooLargeError
 from .layer import NetworkLayer, decode
-from .serialization import dumps, placeholder_template
+from .serialization import dumps
 from .states import LOST_MESSAGE, RETRIES_MESSAGE, TIMEOUT_MESSAGE, TaskState, WorkerState
 
 Row = Sequence["bytes | str"]  # one task: F encoded values, "" = field absent
@@ -26,10 +26,13 @@ REDIS_MAX_VALUE_BYTES = 512 * _MIB
 #: request size that keeps the server's query buffer small.
 MAX_CALL_ARGS = 200_000
 MAX_CALL_BYTES = 64 * _MIB
-#: Where the number of attempts goes in the condition of a task that used its last one.
-ATTEMPTS_PLACEHOLDER = "{attempts}"
 #: Members a reset frees per call (each with a few keys): a few milliseconds of Redis.
 TRASH_SLICE = 1000
+#: Queued tasks ``empty_queue`` fails per script call.
+EMPTY_QUEUE_CHUNK = 10_000
+#: How often a stop step may ask for conditions of tasks that appeared meanwhile (a worker
+#: still claiming tasks) before giving up: in practice it asks once.
+SETTLE_ROUNDS = 20
 
 
 class WriteReply(NamedTuple):
@@ -61,13 +64,17 @@ def _settled(reply: list) -> Settled:
     return Settled([decode(k) for k in reply[0]], [decode(k) for k in reply[1]])
 
 
-def condition_args(condition: dict) -> list[bytes]:
-    """A stop step's condition, pickled, and its template for a task that used its last
-    attempt (``RETRIES_MESSAGE``, the number of attempts filled in by the script)."""
-    exhausted = {"message": RETRIES_MESSAGE.format(attempts=ATTEMPTS_PLACEHOLDER,
+def condition_of(spec: str, conditions: dict[str, dict]) -> dict:
+    """The condition a stop step's spec names (see ``settle_plan`` in ``_lib.lua``): the
+    condition of its variant (first letter), for a task that used its last attempt
+    (attempts following) as ``RETRIES_MESSAGE``."""
+    condition = conditions[spec[0]]
+    if len(spec) == 1:
+        return condition
+    exhausted = {"message": RETRIES_MESSAGE.format(attempts=int(spec[1:]),
                                                    message=condition.get("message", ""))}
     exhausted.update((k, v) for k, v in condition.items() if k != "message")
-    return [dumps(condition), placeholder_template(exhausted, ATTEMPTS_PLACEHOLDER)]
+    return exhausted
 
 
 def _too_large(key: str, field: str, size: int, limit: int) -> RushValueTooLargeError:
@@ -259,15 +266,36 @@ class TaskStore(NetworkLayer):
         """
         k = self.keys
         key, own = timed_out if timed_out is not None else ("", {})
-        reply = self._script(
+        return self._settle(
             "stop_worker",
             [k.worker_states, k.incarnations, k.running, k.failed, k.pending(worker_id),
              k.worker_running(worker_id), k.queued, k.own_queue(worker_id), k.priority,
              k.deadlines(worker_id)],
             [worker_id, incarnation, _RUNNING, WorkerState(state).value, k.task_prefix,
-             k.events, ATTEMPTS_PLACEHOLDER, *condition_args(condition), key,
-             *(condition_args(own) if key else ["", ""])])
-        return None if reply is None else _settled(reply)
+             k.events, key], {"d": condition, "t": own})
+
+    def _settle(self, script: str, keys: list[str], args: list, conditions: dict[str, dict]
+                ) -> Settled | None:
+        """Call a stop step, signing the condition of each task it fails for that task: the
+        step names the conditions it lacks and changes nothing until it has them all."""
+        signed: list = []
+        pickled: dict[str, bytes] = {}
+        serializer = self.serializer
+        for _ in range(SETTLE_ROUNDS):
+            reply = self._script(script, keys, [*args, *signed])
+            if reply is None:
+                return None
+            missing = reply[2]
+            if not missing:
+                return _settled(reply)
+            for i in range(0, len(missing), 2):
+                key, spec = decode(missing[i]), decode(missing[i + 1])
+                if spec not in pickled:
+                    pickled[spec] = dumps(condition_of(spec, conditions))
+                signed += [key, spec,
+                           serializer.seal(pickled[spec], serializer.task_place(key, "condition"))]
+        raise RushError(f"{script} of network {self.keys.network_id!r} found new tasks to "
+                        f"settle {SETTLE_ROUNDS} times in a row; try again")
 
     def stop_timed_out(self, worker_id: str, key: str, timeout: float, incarnation: str = ""
                        ) -> Settled | None:
@@ -305,17 +333,27 @@ class TaskStore(NetworkLayer):
         """Settle the tasks left in pending lists of workers that no longer run (fail, or
         back to the queue while they have retries left)."""
         k = self.keys
-        reply = self._script("sweep_pending", [k.worker_states, k.failed, k.queued, k.epoch],
-                             [_RUNNING, k.pending_prefix, k.task_prefix, k.events,
-                              ATTEMPTS_PLACEHOLDER, *condition_args(condition), self.epoch])
-        return _settled(reply)
+        settled = self._settle("sweep_pending", [k.worker_states, k.failed, k.queued, k.epoch],
+                               [_RUNNING, k.pending_prefix, k.task_prefix, k.events, self.epoch],
+                               {"d": condition})
+        assert settled is not None
+        return settled
 
-    def empty_queue(self, condition: bytes) -> list[str]:
-        """Move every queued task to failed with ``condition``."""
+    def empty_queue(self, condition: dict) -> list[str]:
+        """Move every queued task to failed with ``condition`` (each task atomically; a task
+        queued while this runs may stay queued)."""
         k = self.keys
-        moved = self._script("empty_queue", [k.queued, k.failed, k.epoch],
-                             [condition, k.task_prefix, k.events, self.epoch])
-        return [decode(x) for x in moved]
+        queued = [decode(x) for x in self._one(lambda c: c.lrange(k.queued, 0, -1))]
+        pickled = dumps(condition)
+        serializer = self.serializer
+        moved: list[str] = []
+        for at in range(0, len(queued), EMPTY_QUEUE_CHUNK):
+            args: list = [k.task_prefix, k.events, self.epoch]
+            for key in queued[at:at + EMPTY_QUEUE_CHUNK]:
+                args += [key, serializer.seal(pickled, serializer.task_place(key, "condition"))]
+            moved += [decode(x) for x in
+                      self._script("empty_queue", [k.queued, k.failed, k.epoch], args)]
+        return moved
 
     def write_hashes(self, keys: Sequence[str], fields: Sequence[str],
                      rows: Sequence[Row]) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 from typing import Any, Callable, Sequence
 
-from .logs import LEVELS
+
+#: Level names accepted in ``lgr_thresholds`` (the R names and Python's) -> levels.
+LEVELS = {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
+          "critical": logging.CRITICAL}
 
 
 def dict_list(name: str, value: Any) -> list[dict]:
@@ -155,13 +161,27 @@ def value_list(name: str, value: Any) -> list:
 
 # -- networks and workers ------------------------------------------------------------
 
+#: What a network id may hold: letters, digits, ``-``, ``_`` and ``.`` (ASCII). No brace,
+#: colon, glob character or space, so an id can neither leave its hash tag ``{id}`` nor
+#: match another network's keys, channels or ACL patterns (``{a}:*`` never reaches ``{ab}:``).
+NETWORK_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+
+
 def check_network_id(network_id: Any) -> str:
-    """A non-empty str without braces (they would break the network's hash tag)."""
+    """A non-empty str of letters, digits, ``-``, ``_`` and ``.`` only."""
     if not isinstance(network_id, str):
         raise TypeError(f"network_id must be a str, not {type(network_id).__name__}")
-    if not network_id or "{" in network_id or "}" in network_id:
-        raise ValueError(f"network_id must be a non-empty str without braces, got {network_id!r}")
+    if NETWORK_ID_PATTERN.fullmatch(network_id) is None:
+        raise ValueError(f"network_id may hold only letters, digits, '-', '_' and '.' (and "
+                         f"not be empty), got {network_id!r}")
     return network_id
+
+
+def check_start_args_id(args_id: Any) -> str:
+    """The id of stored start arguments: 40 lower-case hex digits (a SHA-1)."""
+    if not isinstance(args_id, str) or re.fullmatch(r"[0-9a-f]{40}", args_id) is None:
+        raise ValueError(f"start arguments id must be 40 hex digits, got {args_id!r}")
+    return args_id
 
 
 def check_n_workers(n_workers: Any) -> int:

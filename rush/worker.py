@@ -19,7 +19,6 @@ from .controller import Rush
 from .crashes import Crash
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
-from .serialization import encode
 from .states import DEFAULT_CONDITION, TaskState, WorkerState
 from .store import Claim
 from .validation import (broadcast, check_heartbeat, dict_list, either, field_list, key_list,
@@ -225,7 +224,8 @@ class RushWorker(Rush):
               columns: list[list]) -> None:
         if not keys:
             return
-        rows = [[encode(c[i]) for c in columns] for i in range(len(keys))]
+        encoders = [self._serializer.encoder(f) for f in fields]
+        rows = [[enc(key, c[i]) for enc, c in zip(encoders, columns)] for i, key in enumerate(keys)]
         try:
             reply = self._store.move(state, keys, fields, rows, *self._writer())
         except WorkerStoppedError:
@@ -265,7 +265,7 @@ class RushWorker(Rush):
         if claim.key is None:
             return None
         self._taken[claim.key] = None
-        return _task(claim, wanted, len(names))
+        return self._task(claim, wanted, len(names))
 
     def _wait_for_task(self, fields: Sequence[str], timeout: float) -> Claim:
         """Block up to ``timeout`` s for a task of the shared queue, in short slices; after
@@ -281,14 +281,16 @@ class RushWorker(Rush):
                 return claim
         return claim
 
-
-def _task(claim: Claim, names: Sequence[str], n_requested: int) -> dict[str, Any]:
-    """The popped task: the requested fields, then the extras the task has."""
-    task: dict[str, Any] = {"key": claim.key}
-    for i, (name, raw) in enumerate(zip(names, claim.values)):
-        if raw is None:
-            if i < n_requested:
-                task[name] = None
-        else:
-            task[name] = frames.decode_value(name, raw)
-    return task
+    def _task(self, claim: Claim, names: Sequence[str], n_requested: int) -> dict[str, Any]:
+        """The popped task: the requested fields, then the extras the task has (each payload
+        checked before it is unpickled)."""
+        key = claim.key
+        assert key is not None
+        task: dict[str, Any] = {"key": key}
+        for i, (name, raw) in enumerate(zip(names, claim.values)):
+            if raw is None:
+                if i < n_requested:
+                    task[name] = None
+            else:
+                task[name] = self._serializer.decoder(name)(key, raw)
+        return task

@@ -30,6 +30,7 @@ from .registry import WorkerRegistry
 from .start_args import unpack
 from .states import CONTROLLER_EXITED_MESSAGE, LOST_MESSAGE, WorkerState
 from .store import TaskStore
+from .validation import check_network_id, check_start_args_id
 from .worker import RushWorker
 from .worker_ids import new_worker_id
 from .worker_options import WorkerOptions
@@ -61,7 +62,8 @@ def start_worker(network_id: str, worker_id: str | None = None, config: RedisCon
 
 
 def run_remote_worker(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
-                      options: WorkerOptions, token: str) -> str | None:
+                      options: WorkerOptions, token: str, start_args: str | None = None
+                      ) -> str | None:
     """What the engine runs for a remote worker: ``run_worker`` once per launch.
 
     Returns ``None`` without starting when the launch token was already used (an
@@ -78,14 +80,16 @@ def run_remote_worker(network_id: str, worker_id: str, incarnation: str, config:
                        "worker was killed; not starting", worker_id)
         return None
     return run_worker(network_id, worker_id, config, options, remote=True,
-                      incarnation=incarnation)
+                      incarnation=incarnation, start_args=start_args)
 
 
 def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: WorkerOptions,
                remote: bool = False, supervisor_pid: int | None = None,
-               incarnation: str | None = None) -> str:
+               incarnation: str | None = None, start_args: str | None = None) -> str:
     """Run one worker with validated ``options``; returns its id. ``incarnation`` is the
-    token of this start of the id (the controller's, for workers it launched).
+    token of this start of the id (the controller's, for workers it launched);
+    ``start_args`` the id of the start arguments it was launched with (else its own, else
+    the network's latest).
 
     In the main thread of a process, a SIGTERM marks the worker lost before the process
     ends; with ``supervisor_pid`` (a local worker of that controller process), the worker
@@ -93,21 +97,24 @@ def run_worker(network_id: str, worker_id: str, config: RedisConfig, options: Wo
     exited"``), and leaves SIGINT to the controller. Either way the processes its loop
     started end with it.
     """
+    check_network_id(network_id)
+    if start_args is not None:
+        check_start_args_id(start_args)
     _redirect(options.message_log, "message", worker_id, sys.stderr)
     _redirect(options.output_log, "output", worker_id, sys.stdout)
     in_main = threading.current_thread() is threading.main_thread()
     incarnation = incarnation or uuid.uuid4().hex
     with Supervision(network_id, worker_id, incarnation, config, supervisor_pid) if in_main \
             else contextlib.nullcontext():
-        return _run(network_id, worker_id, incarnation, config, options, remote)
+        return _run(network_id, worker_id, incarnation, config, options, remote, start_args)
 
 
 def _run(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
-         options: WorkerOptions, remote: bool) -> str:
+         options: WorkerOptions, remote: bool, start_args: str | None) -> str:
     check_connection(config)
     registry = WorkerRegistry.connect(network_id, config)
     try:
-        loop, kwargs = _prepare(network_id, worker_id, registry)
+        loop, kwargs = _prepare(network_id, worker_id, registry, start_args)
         worker = RushWorker(network_id, config=config, worker_id=worker_id,
                             heartbeat_period=options.heartbeat_period,
                             heartbeat_expire=options.heartbeat_expire, remote=remote,
@@ -122,15 +129,17 @@ def _run(network_id: str, worker_id: str, incarnation: str, config: RedisConfig,
         registry.close()
 
 
-def _prepare(network_id: str, worker_id: str, registry: WorkerRegistry) -> tuple[Any, dict]:
+def _prepare(network_id: str, worker_id: str, registry: WorkerRegistry,
+             args_id: str | None) -> tuple[Any, dict]:
     """The loop and its kwargs, with ``packages`` imported and ``globals`` in place."""
-    stored = registry.start_args(worker_id)
+    stored = registry.start_args(worker_id, args_id)
     if stored is None:
+        which = f"start arguments {args_id}" if args_id else "start arguments"
         raise NoStartArgumentsError(
-            f"network {network_id!r} has no start arguments for worker {worker_id!r}: start "
+            f"network {network_id!r} has no {which} for worker {worker_id!r}: start "
             "workers with a controller's start_local_workers(), start_remote_workers() or "
             "worker_script(), which store them first")
-    args = unpack(stored)
+    args = unpack(*stored, registry.serializer)
     for package in args["packages"]:
         importlib.import_module(package)
     loop = args["worker_loop"]
@@ -182,11 +191,12 @@ def _end_what_the_loop_started(worker: RushWorker) -> None:
 
 
 def _redirect(folder: str | None, prefix: str, worker_id: str, stream: Any) -> None:
-    """Send this process's stderr/stdout to ``<folder>/<prefix>_<worker_id>.log``."""
+    """Send this process's stderr/stdout to ``<folder>/<prefix>_<worker_id>.log`` (made
+    readable by its owner only, 0600, when new)."""
     if folder is None:
         return
     path = os.path.join(folder, f"{prefix}_{worker_id}.log")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     stream.flush()
     os.dup2(fd, stream.fileno())
     os.close(fd)

@@ -61,6 +61,7 @@ def config(redis_server, monkeypatch):
     """Config of the private server; env vars that could point elsewhere are removed."""
     monkeypatch.delenv("RUSH_REDIS_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("RUSH_SECRET", raising=False)
     return redis_server.config
 
 

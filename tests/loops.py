@@ -277,3 +277,8 @@ def wl_raise_when_released(rush, release: str) -> None:
     rush.push_running_tasks(xss=[{"x1": 0.0}])
     _wait_for(release)
     raise RuntimeError("released into an error")
+
+
+def wl_push_label(rush, label: str) -> None:
+    """One finished task whose output names the loop's ``label`` (which start arguments ran)."""
+    rush.push_finished_tasks(xss=[{"x": 0}], yss=[{"label": label}])

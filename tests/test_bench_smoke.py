@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CORE_KEYS = [
     "ping_rtt_us",
-    "w1_rush_us", "w1_bare_us", "w1_ratio_vs_bare",
-    "w2_rush_us", "w2_bare_us", "w2_ratio_vs_bare",
+    "w1_rush_us", "w1_bare_us", "w1_ratio_vs_bare", "w1_signed_us", "w1_signed_ratio",
+    "w2_rush_us", "w2_bare_us", "w2_ratio_vs_bare", "w2_signed_us", "w2_signed_ratio",
     "w3_cold_100k_s", "w3_floor_s", "w3_cold_ratio_vs_floor", "w3_incremental_1k_s",
     "w4_tasks_per_s_1", "w4_tasks_per_s_2", "w4_startup_2_s",
 ]

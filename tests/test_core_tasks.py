@@ -405,18 +405,19 @@ def test_reset_removes_every_key_of_the_network_only(rsh, worker, config, networ
         other.reset()
 
 
-def test_reset_escapes_glob_characters(config):
-    tricky = rush.rsh("net*[?]", config=config)
-    neighbour = rush.rsh("netX[a]", config=config)
+def test_reset_leaves_networks_whose_id_starts_with_its_own(config, network_id):
+    nets = {suffix: rush.rsh(network_id + suffix, config=config) for suffix in ("", "b", "1", ".x")}
     try:
-        tricky.push_tasks([{"x": 1}])
-        neighbour.push_tasks([{"x": 1}])
-        tricky.reset()
-        assert tricky.n_tasks == 0
-        assert neighbour.n_tasks == 1
+        for controller in nets.values():
+            controller.push_tasks([{"x": 1}])
+        nets[""].reset()
+        assert nets[""].n_tasks == 0
+        assert nets[""].connector.keys(nets[""].keys.pattern()) == []
+        assert all(nets[s].n_tasks == 1 for s in ("b", "1", ".x"))
     finally:
-        neighbour.reset()
-        tricky.reset()
+        for controller in nets.values():
+            controller.reset()
+            controller.close()
 
 
 def test_print_shows_counts(rsh, worker, capsys):
@@ -555,7 +556,6 @@ def test_one_round_trip_per_call(rsh, worker):
         "is_running_task": lambda: rsh.is_running_task(running),
         "is_failed_task": lambda: rsh.is_failed_task(running),
         "tasks_with_state": rsh.tasks_with_state,
-        "empty_queue": rsh.empty_queue,
     }
     for name in ("tasks", "queued_tasks", "running_tasks", "finished_tasks", "failed_tasks",
                  "n_tasks", "n_queued_tasks", "n_running_tasks", "n_finished_tasks",
@@ -573,6 +573,9 @@ def test_one_round_trip_per_call(rsh, worker):
         if n > 1:
             too_many[name] = n
     assert too_many == {}
+    # empty_queue reads the queue's keys first: each task's condition is signed for its task
+    assert count_round_trips(rsh, rsh.empty_queue) == 2
+    assert count_round_trips(rsh, rsh.empty_queue) == 1  # an empty queue: the read only
 
 
 def test_terminated_rides_on_the_reply_of_task_writes(rsh, worker):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -392,6 +393,65 @@ def test_a_condition_template_keeps_the_other_fields(rsh, store, worker):
         "type": "ValueError", "traceback": "Traceback ...\n  ☃"}
 
 
+def test_a_stop_step_asks_for_the_conditions_it_lacks_and_changes_nothing_until_then(
+        rsh, store, make_worker):
+    victim = make_worker()
+    key, = victim.push_running_tasks([{"x": 1}])
+    k = store.keys
+    script_keys = [k.worker_states, k.incarnations, k.running, k.failed,
+                   k.pending(victim.worker_id), k.worker_running(victim.worker_id), k.queued,
+                   k.own_queue(victim.worker_id), k.priority, k.deadlines(victim.worker_id)]
+    args = [victim.worker_id, "", "running", "killed", k.task_prefix, k.events, ""]
+    before = rsh.tasks_with_state()
+    assert store.scripts.call("stop_worker", script_keys, args) == [[], [], [key.encode(), b"d"]]
+    # a condition for another spec, or for another task, is not taken either
+    assert store.scripts.call("stop_worker", script_keys, [*args, key, "d1", b"c", "k2", "d",
+                                                           b"c"])[2] == [key.encode(), b"d"]
+    assert rsh.tasks_with_state() == before and rsh.running_worker_ids == [victim.worker_id]
+    calls = []
+    original = store.scripts.call
+    store.scripts.call = lambda *a: calls.append(a[0]) or original(*a)
+    try:
+        assert store.stop_worker(victim.worker_id, "killed", KILLED) == ([key], [])
+    finally:
+        store.scripts.call = original
+    assert calls == ["stop_worker", "stop_worker"]  # one more round trip: the signatures
+    assert rsh.read_hash(key, "condition") == {"condition": KILLED}
+
+
+def test_conditions_placed_by_the_stop_steps_are_signed_for_each_task(config, network_id):
+    signed = replace(config, secret="s3cret")
+    with rush.rsh(network_id, config=signed) as controller, \
+            RushWorker(network_id, config=signed) as victim:
+        store = TaskStore.connect(network_id, signed)
+        try:
+            spent, retried = controller.push_tasks([{"x": 1}, {"x": 2}], max_retries=[0, 1])
+            assert store.pop_to_pending(victim.worker_id, 1) == spent
+            running, = victim.push_running_tasks([{"x": 3}])
+            assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == \
+                ([running, spent], [])
+            assert store.pop_to_pending(victim.worker_id, 1) == retried
+            assert store.sweep_pending({"message": "gone"}) == ([], [retried])
+            conditions = controller.read_hashes([running, spent], "condition")
+            assert conditions == [{"message": "lost"},
+                                  {"message": "Task failed after 1 attempts: lost"}]
+            raw = controller.connector.hget(controller.keys.task(running), "condition")
+            controller.connector.hset(controller.keys.task(spent), "condition", raw)
+            with pytest.raises(rush.RushSecurityError, match=spent):
+                controller.read_hash(spent, "condition")
+        finally:
+            store.close()
+            controller.reset()
+
+
+def test_empty_queue_fails_the_tasks_it_read_each_with_its_own_condition(rsh, store):
+    keys = rsh.push_tasks([{"x": i} for i in range(5)])
+    store.client.lrem(store.keys.queued, 1, keys[0])  # as if a worker popped it meanwhile
+    assert store.empty_queue({"message": "out"}) == keys[1:]
+    assert rsh.queued_tasks == [] and sorted(rsh.failed_tasks) == sorted(keys[1:])
+    assert rsh.read_hashes(keys[1:], "condition") == [{"message": "out"}] * 4
+
+
 def test_sweep_pending_retries_too(rsh, store, make_worker):
     victim = make_worker()
     assert store.stop_worker(victim.worker_id, "lost", {"message": "lost"}) == ([], [])
@@ -605,12 +665,14 @@ def test_a_network_whose_data_vanished_is_noticed(rsh, store, worker):
     assert rsh.push_tasks([{"x": 4}]) and rsh.n_tasks == 1
 
 
-def test_start_args_are_a_workers_own_else_the_latest(registry):
+def test_start_args_are_the_given_ones_else_a_workers_own_else_the_latest(registry):
     assert registry.start_args("w1") is None
     registry.store_start_args("id-a", b"args a", ["w1"])
     registry.store_start_args("id-b", b"args b", [])
-    assert registry.start_args("w1") == b"args a"
-    assert registry.start_args("w-script") == b"args b"
+    assert registry.start_args("w1") == ("id-a", b"args a")
+    assert registry.start_args("w-other") == ("id-b", b"args b")
+    assert registry.start_args("w-script", "id-a") == ("id-a", b"args a")
+    assert registry.start_args("w-script", "id-unknown") is None
 
 
 def test_logs_are_pushed_and_read_from_an_index(registry):

@@ -190,7 +190,7 @@ def test_script_worker_writes_its_message_and_output_logs(secured, shell, tmp_pa
 def test_every_value_of_the_command_is_shell_quoted(secured_config, shell, tmp_path):
     odd = tmp_path / "logs with 'quotes' and spaces"
     odd.mkdir()
-    with rush.rsh("net work's $HOME `x`", config=secured_config) as controller:
+    with rush.rsh("odd-net.work_1", config=secured_config) as controller:
         try:
             command = controller.worker_script(worker_loop=loops.wl_log_message,
                                                lgr_thresholds={"rush": "info"},

@@ -57,10 +57,11 @@ def slots(executor: Any) -> int | None:
     return n if isinstance(n, int) else None
 
 
-def submit(executor: Any, network_id: str, worker_id: str, incarnation: str,
+def submit(executor: Any, network_id: str, worker_id: str, incarnation: str, args_id: str,
            config: RedisConfig, options: WorkerOptions, token: str) -> Any:
-    """Submit one worker to the engine (``token``: its one-time launch token); returns its
-    future."""
+    """Submit one worker running start arguments ``args_id`` to the engine (``token``: its
+    one-time launch token); returns its future. The config (password and secret included)
+    travels as an argument of the task, by the engine's own channel."""
     # The one import inside a function that closes a circle (worker_process -> worker ->
     # controller -> pool -> here): the engine must be handed the worker's entry point,
     # which runs a RushWorker, which is a Rush, which starts workers through this module.
@@ -70,4 +71,4 @@ def submit(executor: Any, network_id: str, worker_id: str, incarnation: str,
     if type(executor).__module__.startswith("distributed"):
         kwargs = {"pure": False, "key": f"rush-worker-{worker_id}-{token[:8]}"}
     return executor.submit(run_remote_worker, network_id, worker_id, incarnation, config,
-                           options, token, **kwargs)
+                           options, token, args_id, **kwargs)

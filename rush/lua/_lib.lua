@@ -20,7 +20,9 @@
 --   the worker was told to terminate) rides along so a worker's loop needs no extra round
 --   trip to read it;
 -- * task fields are opaque pickles, except those the scripts read, stored as text
---   (serialization.TEXT_FIELDS): worker_id, timeout, max_retries, attempts;
+--   (serialization.TEXT_FIELDS): worker_id, timeout, max_retries, attempts; a pickle is
+--   signed for the key and field it is stored at, so a script only places pickles that
+--   Python made for that place (conditions: see settle_plan);
 -- * time is Redis's clock (now()), never a client's.
 
 local function worker_stopped()
@@ -103,19 +105,6 @@ local function write_row(hash, names, nf, at)
   end
 end
 
--- Move keys to the failed set and store the condition (and the worker id, when given:
--- a task taken from a pending list has none yet) in their hashes.
-local function fail_keys(failed, task_prefix, keys, condition, worker_id)
-  for _, key in ipairs(keys) do
-    redis.call("SADD", failed, key)
-    if worker_id then
-      redis.call("HSET", task_prefix .. key, "condition", condition, "worker_id", worker_id)
-    else
-      redis.call("HSET", task_prefix .. key, "condition", condition)
-    end
-  end
-end
-
 -- Redis's clock, in seconds (deadlines of timeouts use it, so no client's clock matters).
 local function now()
   local t = redis.call("TIME")
@@ -151,35 +140,79 @@ local function release_own_queue(own, queued, priority)
   redis.call("DEL", own)
 end
 
--- Settle a task a stopped worker leaves behind (running or pending), in the step that stops
--- it. A task with "max_retries" goes back to the head of the queue while it has attempts
--- left; else, or without retries, it fails. "attempts" counts the workers a task was
--- handed to: claim_task counts a claimed task; a pending one (`counted` false) is counted
--- here, so no path hands a task out more than max_retries + 1 times.
---   ctx:  {failed =, queued =, task_prefix =, worker_id =, placeholder =}
---   cond: {plain = pickled condition, exhausted = its template for the last attempt, in
---          which the first ctx.placeholder becomes the number of attempts}
---   out:  {failed = {}, requeued = {}}, the key is appended to one of them
-local function settle_left_task(key, counted, cond, ctx, out)
-  local hash = ctx.task_prefix .. key
+-- Settling the tasks a stopped worker leaves behind (running or pending), in the step that
+-- stops it. A task with "max_retries" goes back to the head of the queue while it has
+-- attempts left; else, or without retries, it fails with a condition. "attempts" counts
+-- the workers a task was handed to: claim_task counts a claimed task; a pending one
+-- (`counted` false) is counted here, so no path hands a task out more than
+-- max_retries + 1 times.
+--
+-- A condition is a pickle signed for the task hash it lands in (serialization.py), so
+-- Python makes one per failing task, and a script settles in two phases: it plans every
+-- task first (settle_plan, no writes); when a failing task has no signed condition for its
+-- plan, it replies with the missing ones (missing_conditions) and changes nothing, and
+-- Python calls again with them. Only then does it write (settle_apply).
+-- A condition is named by its spec: the variant ("d": the step's condition, "t": the
+-- timed-out task's own), followed by the number of attempts when the task used its last
+-- one ("d3" is "Task failed after 3 attempts: <message of d>").
+
+-- The plan of one left task: {key, hash, counted, retries, worker_id, requeue | spec}.
+local function settle_plan(key, counted, variant, task_prefix, worker_id)
+  local hash = task_prefix .. key
   local control = redis.call("HMGET", hash, "max_retries", "attempts")
-  local condition = cond.plain
-  if control[1] then
-    local attempts = tonumber(control[2] or "0")
-    if not counted then
-      attempts = redis.call("HINCRBY", hash, "attempts", 1)
-    end
-    if attempts <= tonumber(control[1]) then
-      redis.call("LPUSH", ctx.queued, key)
-      redis.call("HDEL", hash, "worker_id")
-      out.requeued[#out.requeued + 1] = key
-      return
-    end
-    local first, last = string.find(cond.exhausted, ctx.placeholder, 1, true)
-    condition = string.sub(cond.exhausted, 1, first - 1) .. attempts
-        .. string.sub(cond.exhausted, last + 1)
+  local plan = {key = key, hash = hash, counted = counted, retries = control[1] ~= false,
+                worker_id = worker_id}
+  if not control[1] then
+    plan.spec = variant
+    return plan
   end
-  redis.call("SADD", ctx.failed, key)
-  redis.call("HSET", hash, "condition", condition, "worker_id", ctx.worker_id)
-  out.failed[#out.failed + 1] = key
+  local attempts = tonumber(control[2] or "0")
+  if not counted then
+    attempts = attempts + 1
+  end
+  if attempts <= tonumber(control[1]) then
+    plan.requeue = true
+  else
+    plan.spec = variant .. attempts
+  end
+  return plan
+end
+
+-- The signed conditions in ARGV[at ..]: triples key, spec, pickle -> {key = {spec, pickle}}.
+local function signed_conditions(at)
+  local signed = {}
+  for i = at, #ARGV, 3 do
+    signed[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
+  end
+  return signed
+end
+
+-- Flat {key, spec, ...} of the failing tasks of `plans` without a signed condition.
+local function missing_conditions(plans, signed)
+  local missing = {}
+  for _, plan in ipairs(plans) do
+    local got = signed[plan.key]
+    if plan.spec and not (got and got[1] == plan.spec) then
+      missing[#missing + 1] = plan.key
+      missing[#missing + 1] = plan.spec
+    end
+  end
+  return missing
+end
+
+-- Carry out one plan: back to the head of `queued`, or into `failed` with its condition.
+-- out: {failed = {}, requeued = {}}, the key is appended to one of them.
+local function settle_apply(plan, signed, queued, failed, out)
+  if plan.retries and not plan.counted then
+    redis.call("HINCRBY", plan.hash, "attempts", 1)
+  end
+  if plan.requeue then
+    redis.call("LPUSH", queued, plan.key)
+    redis.call("HDEL", plan.hash, "worker_id")
+    out.requeued[#out.requeued + 1] = plan.key
+  else
+    redis.call("SADD", failed, plan.key)
+    redis.call("HSET", plan.hash, "condition", signed[plan.key][2], "worker_id", plan.worker_id)
+    out.failed[#out.failed + 1] = plan.key
+  end
 end

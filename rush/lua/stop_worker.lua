@@ -1,14 +1,17 @@
 -- stop_worker: mark a running worker killed or lost and settle everything it leaves, in
 -- one step: each of its running and pending tasks fails, or goes back to the queue while
--- it has retries left (settle_left_task); the tasks waiting in its own queue go to the
--- shared queue. Idempotent: a worker that is no longer "running" (in the given
--- incarnation) is left alone, so two sweeps racing (or a sweep racing the worker's own
--- end) change it once. Only this worker's tasks are touched: its running set may still
--- hold keys another writer moved on (finished, or taken by another worker), so a key is
--- settled only while it runs on this worker (runs_on).
--- With a timed-out task (ARGV[10]) the worker is stopped only if that task still runs on
--- it past its deadline (Redis time, as claim_task set it), and that task gets its own
--- condition; a deadline entry of a task that no longer runs on the worker is dropped.
+-- it has retries left (settle_plan); the tasks waiting in its own queue go to the shared
+-- queue. Idempotent: a worker that is no longer "running" (in the given incarnation) is
+-- left alone, so two sweeps racing (or a sweep racing the worker's own end) change it
+-- once. Only this worker's tasks are touched: its running set may still hold keys another
+-- writer moved on (finished, or taken by another worker), so a key is settled only while
+-- it runs on this worker (runs_on).
+-- With a timed-out task (ARGV[7]) the worker is stopped only if that task still runs on it
+-- past its deadline (Redis time, as claim_task set it), and that task gets its own
+-- condition (variant "t"); a deadline entry of a task that no longer runs on the worker
+-- is dropped.
+-- A failing task needs its condition signed for it (see settle_plan in _lib): when one is
+-- missing the script changes nothing and names them; the caller signs them and calls again.
 --
 -- KEYS[1]    worker states                 (hash worker_id -> state)
 -- KEYS[2]    worker incarnations           (hash worker_id -> token)
@@ -26,16 +29,13 @@
 -- ARGV[4]    new state: "killed" or "lost"
 -- ARGV[5]    task hash prefix
 -- ARGV[6]    pub/sub channel to notify
--- ARGV[7]    the placeholder of the templates
--- ARGV[8]    pickled condition stored in each failed task
--- ARGV[9]    its template for a task that used its last attempt
--- ARGV[10]   key of a timed-out task, or "" for none
--- ARGV[11]   pickled condition of the timed-out task
--- ARGV[12]   its template for the last attempt
--- Returns {failed keys, requeued keys}, or nil when nothing changed (the worker was not
--- running, or the timed-out task is not past its deadline on it).
+-- ARGV[7]    key of a timed-out task, or "" for none
+-- ARGV[8..]  signed conditions: per task its key, the spec of its condition and the pickle
+-- Returns {failed keys, requeued keys, {}}; {{}, {}, {key, spec, ...}} when conditions are
+-- missing (nothing changed); or nil when nothing changed (the worker was not running, or
+-- the timed-out task is not past its deadline on it).
 
-local worker_id, task_prefix, timed_out = ARGV[1], ARGV[5], ARGV[10]
+local worker_id, task_prefix, timed_out = ARGV[1], ARGV[5], ARGV[7]
 if redis.call("HGET", KEYS[1], worker_id) ~= ARGV[3]
     or (ARGV[2] ~= "" and redis.call("HGET", KEYS[2], worker_id) ~= ARGV[2]) then
   return nil
@@ -50,22 +50,30 @@ if timed_out ~= "" then
     return nil
   end
 end
-redis.call("HSET", KEYS[1], worker_id, ARGV[4])
-local ctx = {failed = KEYS[4], queued = KEYS[7], task_prefix = task_prefix,
-             worker_id = worker_id, placeholder = ARGV[7]}
-local default = {plain = ARGV[8], exhausted = ARGV[9]}
-local own = {plain = ARGV[11], exhausted = ARGV[12]}
-local out = {failed = {}, requeued = {}}
+local plans = {}
 for _, key in ipairs(redis.call("SMEMBERS", KEYS[6])) do
-  if redis.call("HGET", task_prefix .. key, "worker_id") == worker_id
-      and redis.call("SREM", KEYS[3], key) == 1 then
-    settle_left_task(key, true, key == timed_out and own or default, ctx, out)
+  if runs_on(KEYS[3], task_prefix, key, worker_id) then
+    plans[#plans + 1] = settle_plan(key, true, key == timed_out and "t" or "d", task_prefix,
+                                    worker_id)
   end
 end
 for _, key in ipairs(redis.call("LRANGE", KEYS[5], 0, -1)) do
-  settle_left_task(key, false, default, ctx, out)
+  plans[#plans + 1] = settle_plan(key, false, "d", task_prefix, worker_id)
+end
+local signed = signed_conditions(8)
+local missing = missing_conditions(plans, signed)
+if #missing > 0 then
+  return {{}, {}, missing}
+end
+redis.call("HSET", KEYS[1], worker_id, ARGV[4])
+local out = {failed = {}, requeued = {}}
+for _, plan in ipairs(plans) do
+  if plan.counted then
+    redis.call("SREM", KEYS[3], plan.key)
+  end
+  settle_apply(plan, signed, KEYS[7], KEYS[4], out)
 end
 release_own_queue(KEYS[8], KEYS[7], KEYS[9])
 redis.call("DEL", KEYS[5], KEYS[6], KEYS[10])
 redis.call("PUBLISH", ARGV[6], "workers")
-return {out.failed, out.requeued}
+return {out.failed, out.requeued, {}}
