@@ -5,6 +5,7 @@
     python -m bench --smoke          # tiny sizes: checks the harness, not performance
     python -m bench --json out.json --only w1,w2
     python -m bench --only optuna --optuna-quality   # + TPE quality, rush.optuna vs n_jobs
+    python -m bench --only dashboard                 # the dashboard: page load, updates, Redis CPU
 """
 
 from __future__ import annotations
@@ -28,17 +29,23 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": dict(n=10_000, reps=9, w3_n=100_000, w3_reps=5, w3_incr=1_000, w4_n=20_000,
                  w4_workers=[1, 2, 4, 8], optuna=1_000, rq_simple=2_000, rq_fork=300,
                  dask=5_000, w6_n=3_000, w6_reps=3, w6_held=10_000,
-                 quality={"branin": 100, "hartmann6": 200}, quality_seeds=10),
+                 quality={"branin": 100, "hartmann6": 200}, quality_seeds=10,
+                 dash_n=100_000, dash_reps=5, dash_incr=1_000, dash_update_reps=9,
+                 dash_w4_n=40_000, dash_w4_reps=5),
     "quick": dict(n=2_000, reps=5, w3_n=100_000, w3_reps=3, w3_incr=1_000, w4_n=5_000,
                   w4_workers=[1, 2, 4, 8], optuna=200, rq_simple=500, rq_fork=60, dask=1_000,
                   w6_n=1_000, w6_reps=1, w6_held=10_000,
-                  quality={"branin": 50, "hartmann6": 100}, quality_seeds=10),
+                  quality={"branin": 50, "hartmann6": 100}, quality_seeds=10,
+                  dash_n=100_000, dash_reps=3, dash_incr=1_000, dash_update_reps=5,
+                  dash_w4_n=20_000, dash_w4_reps=4),
     "smoke": dict(n=50, reps=2, w3_n=500, w3_reps=2, w3_incr=50, w4_n=200,
                   w4_workers=[1, 2], optuna=10, rq_simple=20, rq_fork=4, dask=20,
                   w6_n=20, w6_reps=1, w6_held=100,
-                  quality={"branin": 6, "hartmann6": 6}, quality_seeds=2),
+                  quality={"branin": 6, "hartmann6": 6}, quality_seeds=2,
+                  dash_n=2_000, dash_reps=1, dash_incr=100, dash_update_reps=2,
+                  dash_w4_n=300, dash_w4_reps=1),
 }
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna", "dashboard")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -173,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 log("TPE quality, rush.optuna vs Optuna n_jobs=2")
                 keep(optuna_quality.run(config, s["quality"], s["quality_seeds"], log=log))
+        if "dashboard" in only:
+            from bench import dashboard
+
+            keep(dashboard.run(config, server.process.pid, s, log=log))
     peer_ratios(results)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     print(report.table(results, meta))

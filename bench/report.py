@@ -108,6 +108,21 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("optuna_sync_new_per_trial_us", "sync: us per new trial (new: us)", "text"),
         ("optuna_skipped", "skipped", "text"),
     ]),
+    ("Dashboard (rush dashboard; W4 runs unpinned)", [
+        ("dashboard_n", "finished tasks of the network", "int"),
+        ("dashboard_load_100k_s", "dashboard_load_100k_s: page data, fresh dashboard (goal < 1 s)", "s"),
+        ("dashboard_load_100k_warm_s", "  the same, network already watched", "s"),
+        ("dashboard_update_ms", "dashboard_update_ms: one update after 1,000 new tasks", "ms"),
+        ("dashboard_update_at_1k_ms", "  the same on a network of 1,000 tasks", "ms"),
+        ("dashboard_w4_redis_us_per_task", "W4 (2 workers): redis-server CPU, unwatched", "us/task"),
+        ("dashboard_w4_redis_us_per_task_watched", "  watched by a page", "us/task"),
+        ("dashboard_redis_cpu_overhead_pct", "dashboard_redis_cpu_overhead_pct (goal < 5 %)", "%"),
+        ("dashboard_redis_read_us_per_task", "redis-server CPU per task the dashboard reads", "us/task"),
+        ("dashboard_redis_read_pct_of_w4", "  against a W4 task's (counted directly)", "%"),
+        ("dashboard_w4_tasks_per_s", "W4 (2 workers): tasks/s, unwatched", "int"),
+        ("dashboard_w4_tasks_per_s_watched", "  watched by a page", "int"),
+        ("dashboard_skipped", "skipped", "text"),
+    ]),
     ("TPE quality: median best value over seeds (--optuna-quality)", [
         *[(f"optuna_quality_{p}_{what}", f"{p}: {label}", unit)
           for p in ("branin", "hartmann6")

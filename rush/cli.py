@@ -1,5 +1,5 @@
-"""The ``rush`` command: ``rush worker``, ``rush status``, ``rush top``, ``rush demo``,
-``rush server`` and ``rush acl``.
+"""The ``rush`` command: ``rush worker``, ``rush status``, ``rush top``, ``rush dashboard``,
+``rush demo``, ``rush server`` and ``rush acl``.
 
 Each command is a pair: a function adding its parser, and a function running it
 (``COMMANDS``). Errors a user can fix (no start arguments, a bad URL, an unknown
@@ -173,6 +173,30 @@ def _top(args: argparse.Namespace) -> int:
         client.close()
 
 
+# -- rush dashboard ------------------------------------------------------------------
+
+def _add_dashboard(sub: argparse._SubParsersAction, name: str) -> None:
+    dashboard = sub.add_parser(name, help="a live web page of the networks (needs the "
+                                          "[dashboard] extra)")
+    dashboard.add_argument("--network-id", help="the network the page opens on (default: "
+                                                "the most recently active)")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--port", type=int, default=8787, help="port (default 8787; 0: a free one)")
+    _url_argument(dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import require, serve
+
+    require()
+    try:
+        serve(_config(args.url), args.network_id, args.host, args.port)
+    except KeyboardInterrupt:  # Ctrl-C is how it stops (uvicorn raises it again once done)
+        pass
+    return 0
+
+
 # -- rush demo -----------------------------------------------------------------------
 
 def _add_demo(sub: argparse._SubParsersAction, name: str) -> None:
@@ -246,6 +270,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction, str], None],
     "worker": (_add_worker, _worker),
     "status": (_add_status, _status),
     "top": (_add_top, _top),
+    "dashboard": (_add_dashboard, _dashboard),
     "demo": (_add_demo, _demo),
     "server": (_add_server, _server),
     "acl": (_add_acl, _acl),

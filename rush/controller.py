@@ -67,7 +67,7 @@ def _with_cache(controller: "Rush", error: RushNetworkLostError) -> RushNetworkL
     cached = max((frame for _, frame in controller._finished_cache.values()), key=len,
                  default=None)
     if cached is None:
-        cached = frames.frame(frames.columns([], ALL_FIELDS, [], controller._serializer))
+        cached = frames.empty_frame(ALL_FIELDS)
     return RushNetworkLostError(
         f"{error}; {len(cached)} cached result(s) are still in this controller (the "
         "finished_tasks of this error). reset() starts the network afresh", cached)

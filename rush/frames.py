@@ -99,6 +99,15 @@ class Columns:
                 self.absent[name] += missing
 
 
+def empty_frame(fields: Sequence[str]) -> "pd.DataFrame":
+    """The DataFrame of no tasks with ``fields``: exactly their fixed columns."""
+    return frame(Columns(0, _fixed(fields) + ["keys"]))
+
+
+def _fixed(fields: Sequence[str]) -> list[str]:
+    return [f for f in fields if f not in SPREAD_FIELDS and f not in CONTROL_FIELDS]
+
+
 def columns(keys: Sequence[str], fields: Sequence[str], values: Sequence,
             serializer: "Serializer", extra: dict[str, Sequence] | None = None) -> Columns:
     """The cells of the tasks ``keys``: ``values`` is flat, one value per field per key
@@ -106,8 +115,7 @@ def columns(keys: Sequence[str], fields: Sequence[str], values: Sequence,
     (``RushSecurityError`` for a payload that fails its check); ``extra`` adds whole
     columns (e.g. ``state``)."""
     n, nf = len(keys), len(fields)
-    fixed = [f for f in fields if f not in SPREAD_FIELDS and f not in CONTROL_FIELDS]
-    out = Columns(n, fixed + list(extra or ()) + ["keys"])
+    out = Columns(n, _fixed(fields) + list(extra or ()) + ["keys"])
     for j, field in enumerate(fields):
         raw_values = values[j::nf] if nf > 1 else values
         decode = serializer.decoder(field)

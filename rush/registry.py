@@ -10,7 +10,7 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import redis
 
@@ -31,6 +31,13 @@ LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 #: then where its process runs (``host``: ``_process.host_identity``; ``started``: its
 #: ``_process.process_start``), so a controller on the same host can tell it is gone.
 INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered", "host", "started")
+
+
+class WorkerActivity(NamedTuple):
+    """Signs of life of a worker (``WorkerRegistry.activity``)."""
+
+    heartbeat_idle: int | None  # seconds since its heartbeat key was refreshed; None: no key
+    log_length: int  # records in its log
 
 
 @translate_errors(lambda self: self.config)
@@ -272,6 +279,22 @@ class WorkerRegistry(NetworkLayer):
         for worker_id, start in zip(worker_ids, starts):
             pipe.lrange(self.keys.log(worker_id), start, -1)
         return self._run(pipe)
+
+    def activity(self, worker_ids: Sequence[str]) -> list[WorkerActivity]:
+        """For each worker, the seconds since its heartbeat key was last refreshed (Redis's
+        idle time of the key, whole seconds; ``None`` without a key) and the length of its
+        log (one pipeline). Neither read touches the keys: watching is not activity."""
+        if not worker_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.object("idletime", self.keys.heartbeat(worker_id))
+            pipe.llen(self.keys.log(worker_id))
+        replies = pipe.execute(raise_on_error=False)
+        # an error for the idle time: an LFU eviction policy keeps no idle times
+        return [WorkerActivity(idle if isinstance(idle, int) else None,
+                               length if isinstance(length, int) else 0)
+                for idle, length in zip(replies[::2], replies[1::2])]
 
     def set_running(self, incarnations: dict[str, str]) -> None:
         """Mark workers running in a new incarnation (worker id -> token) before their

@@ -282,3 +282,19 @@ def wl_raise_when_released(rush, release: str) -> None:
 def wl_push_label(rush, label: str) -> None:
     """One finished task whose output names the loop's ``label`` (which start arguments ran)."""
     rush.push_finished_tasks(xss=[{"x": 0}], yss=[{"label": label}])
+
+
+def wl_branin_logged(rush, pause: float = 0.02, log_every: int = 10) -> None:
+    """Random search on Branin until terminated, paced, with an info record every
+    ``log_every`` evaluations (for the dashboard's log tail)."""
+    lg = logging.getLogger("rush")
+    i = 0
+    while not rush.terminated:
+        xs = {"x1": random.uniform(-5, 10), "x2": random.uniform(0, 15)}
+        keys = rush.push_running_tasks(xss=[xs])
+        y = branin(xs["x1"], xs["x2"])
+        rush.push_results(keys, yss=[{"y": y}])
+        i += 1
+        if i % log_every == 0:
+            lg.info("evaluation %d: y = %.4f", i, y)
+        time.sleep(pause)  # the loop's own pacing: a steady, watchable stream of results

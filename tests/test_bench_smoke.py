@@ -32,6 +32,9 @@ PEER_KEYS = {
                "optuna_journal_file_us_per_trial", "optuna_sync_10k_new_ms"],
     "rq": ["peer_rq_simple_us", "peer_rq_burst_us", "peer_rq_simple_ratio_vs_w2"],
     "distributed": ["peer_dask_us", "peer_dask_ratio_vs_w2"],
+    "starlette": ["dashboard_load_100k_s", "dashboard_load_100k_warm_s", "dashboard_update_ms",
+                  "dashboard_update_at_1k_ms", "dashboard_redis_cpu_overhead_pct",
+                  "dashboard_redis_read_us_per_task"],
 }
 
 

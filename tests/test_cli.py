@@ -39,7 +39,8 @@ def test_worker_without_start_arguments_exits_with_one_line(config, network_id):
         assert controller.n_workers == 0  # it never registered
 
 
-@pytest.mark.parametrize("command", [["worker", "--network-id", "n1"], ["status"], ["top"]])
+@pytest.mark.parametrize("command", [["worker", "--network-id", "n1"], ["status"], ["top"],
+                                     ["dashboard"]])
 def test_a_bad_url_is_one_line(command):
     done = run_cli(*command, "--url", "http://example.org/")
     assert done.returncode != 0

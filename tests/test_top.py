@@ -116,7 +116,8 @@ def test_top_shows_the_network_and_leaves_on_q(busy_network, config, terminal):
     rsh = busy_network
     top = terminal("--network-id", rsh.network_id, "--url", config.url)
 
-    screen = top.read_until(r"best\s+y=0\.5 \(minimize\)")
+    # the whole frame: the terminal may hand it over in more than one piece
+    screen = top.read_until(r"best\s+y=0\.5 \(minimize\)[\s\S]*q or Ctrl-C to leave")
 
     assert rsh.network_id in screen
     assert re.search(r"workers\s+1 running, 1 lost", screen)
