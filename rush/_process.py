@@ -111,14 +111,17 @@ def host_identity() -> str:
 def process_start(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks since boot), ``None`` if it does not exist
     or has exited (a zombie); Linux only (``None`` elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
+    try:  # os.open/os.read: a third of open()'s cost, and a sweep reads one per worker
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     # the fields after the command name, which is in parentheses and may hold anything
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
+    fields = stat.rsplit(b")", 1)[1].split()
+    if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])  # field 22 of proc(5), counted from the state (field 3)
 

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Sequence
 
 from ._process import die_with_parent, kill_tree
@@ -32,10 +33,10 @@ from .config import RedisConfig, config_environment, config_from_environment
 from .connection import connect
 from .keys import NetworkKeys
 from .layer import Epoch
-from .registry import WorkerRegistry
+from .registry import Beat, WorkerRegistry
 from .scripts import Scripts
 from .store import TaskStore
-from .waiting import block_slices
+from .waiting import MAX_BLOCK_SECONDS, MIN_BLOCK_SECONDS
 
 
 def start_heartbeat(network_id: str, worker_id: str, incarnation: str, epoch: str,
@@ -70,16 +71,17 @@ class Heartbeat:
 
     def run(self) -> int:
         """Beat until the worker dies, a kill signal for it comes, a task of it runs past
-        its timeout, or it is replaced."""
+        its timeout, or it is replaced. Each period is one request: the block on the kill
+        channel and, the moment it ends, the next beat."""
         status = "ok"
         try:
+            beat = self._beat()
+            status = beat.status
             while status == "ok" and self._worker_alive():
-                status = self._beat()
-                if status == "ok":
-                    status = self._enforce_timeouts()
+                status = self._enforce_timeouts(beat.due)
                 if status != "ok":
                     break
-                status = self._wait_for_kill(self._until_next_deadline())
+                status, beat = self._wait_for_kill(self._until_next_deadline(beat.due))
             if status == "timed out":
                 kill_tree(self.worker_pid)
             if status == "stale":
@@ -94,13 +96,13 @@ class Heartbeat:
     def _worker_alive(self) -> bool:
         return os.getppid() == self.worker_pid
 
-    def _beat(self) -> str:
-        return self.registry.heartbeat("beat", self.worker_id, self.incarnation, self.expire)
+    def _beat(self) -> Beat:
+        return self.registry.beat(self.worker_id, self.incarnation, self.expire)
 
-    def _enforce_timeouts(self) -> str:
-        """"timed out" when a task of the worker runs past its deadline: the worker is
-        marked lost now, in the step that fails (or requeues) the task."""
-        due = self.store.next_deadline(self.worker_id)
+    def _enforce_timeouts(self, due: tuple[str, float] | None) -> str:
+        """"timed out" when a task of the worker runs past its deadline (``due``, as the
+        latest beat read it): the worker is marked lost now, in the step that fails (or
+        requeues) the task."""
         if due is None or due[1] > 0:
             return "ok"
         key = due[0]
@@ -110,31 +112,41 @@ class Heartbeat:
         settled = self.store.stop_timed_out(self.worker_id, key, float(raw), self.incarnation)
         return "ok" if settled is None else "timed out"
 
-    def _until_next_deadline(self) -> float:
+    def _until_next_deadline(self, due: tuple[str, float] | None) -> float:
         """How long to wait for a kill signal: one period, or less when a task's deadline
         comes first."""
-        due = self.store.next_deadline(self.worker_id)
         return self.period if due is None or due[1] <= 0 else min(self.period, due[1])
 
-    def _wait_for_kill(self, seconds: float) -> str:
+    def _wait_for_kill(self, seconds: float) -> tuple[str, Beat]:
         """Block on the kill channel for ``seconds``, in short blocks (one BLPOP longer
         than the client's socket timeout would time out and be retried, and the key never
-        refreshed), checking between them that the worker lives. Returns "ok" to go on,
-        "killed", or what a beat says when a signal for another incarnation came."""
-        for block in block_slices(seconds):
-            target = self.registry.wait_for_kill(self.worker_id, block)
+        refreshed), checking between them that the worker lives; the last block carries
+        the next beat. Returns "ok" to go on (with that beat), "killed", or what a beat
+        says when a signal for another incarnation came."""
+        no_beat = Beat("ok", None)  # only returned when the loop ends without beating
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            block = min(max(remaining, MIN_BLOCK_SECONDS), MAX_BLOCK_SECONDS)
+            beat: Beat | None = None
+            if remaining <= MAX_BLOCK_SECONDS:
+                target, beat = self.registry.wait_then_beat(
+                    self.worker_id, self.incarnation, block, self.expire)
+            else:
+                target = self.registry.wait_for_kill(self.worker_id, block)
             if target == self.incarnation:
                 kill_tree(self.worker_pid)
-                return "killed"
+                return "killed", no_beat
             if target is not None:  # for another incarnation: which one is stale?
-                status = self._beat()
-                if status == "stale":
+                beat = beat or self._beat()
+                if beat.status == "stale":
                     self.registry.resend_kill(self.worker_id, target)
-                if status != "ok":
-                    return status
+                if beat.status != "ok":
+                    return beat.status, beat
+            if beat is not None:
+                return beat.status, beat
             if not self._worker_alive():
-                return "ok"
-        return "ok"
+                return "ok", no_beat
 
     def _forget(self) -> None:
         try:

@@ -166,10 +166,9 @@ class WorkerPool:
         states = self.registry.states()
         ids = self._running_among(worker_ids, states)
         condition = {"message": KILLED_MESSAGE}
-        for worker_id in ids:
-            # mark killed first: from now on Redis refuses the worker's writes, so a kill
-            # that takes a moment to land cannot leave a task stuck in running
-            self.store.stop_worker(worker_id, WorkerState.KILLED, condition)
+        # mark killed first (one step for all): from now on Redis refuses the workers'
+        # writes, so a kill that takes a moment to land cannot leave a task stuck in running
+        self.store.stop_workers(ids, WorkerState.KILLED, condition)
         self._stop_processes(ids)
         for worker_id in ids:
             if worker_id not in states:
@@ -235,31 +234,28 @@ class WorkerPool:
 
         Dead means: its process handle or future says so, its process on this host is
         gone, or its heartbeat expired."""
-        info = self.registry.info()
-        running = {r["worker_id"]: r for r in info if r["state"] == _RUNNING}
+        view = self.registry.sweep()
+        running = {r.worker_id: r for r in view if r.state == _RUNNING}
         lost = self._stop_timed_out(list(running))
         here = host_identity()
         dead = [w for w, r in running.items() if w not in lost and (
             self._handle_dead(w)
-            or (here and r["host"] == here and process_gone(r["pid"], r["started"])))]
-        watched = [w for w, r in running.items() if r["heartbeat"] and w not in dead + lost]
-        alive = self.registry.heartbeats_alive(watched)
-        dead += [w for w, ok in zip(watched, alive) if not ok]
+            or (here and r.host == here and process_gone(r.pid, r.started))
+            or (r.heartbeat and not r.beating))]
         condition = {"message": LOST_MESSAGE}
-        for worker_id in dead:
-            if self.store.stop_worker(worker_id, WorkerState.LOST, condition) is not None:
-                lost.append(worker_id)
-                tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
-                logger.warning("worker %s is lost%s", worker_id,
-                               f"; its stderr ends with:\n{tail}" if tail else "")
+        for worker_id in self.store.stop_workers(dead, WorkerState.LOST, condition):
+            lost.append(worker_id)
+            tail = self._stderr_tail(worker_id) or self._future_error(worker_id)
+            logger.warning("worker %s is lost%s", worker_id,
+                           f"; its stderr ends with:\n{tail}" if tail else "")
         stranded = self.store.sweep_pending(condition)
         if stranded.failed or stranded.requeued:
             logger.warning("settled %d task(s) left pending by stopped workers (failed: %s; "
                            "back in the queue: %s)", len(stranded.failed) + len(stranded.requeued),
                            ", ".join(stranded.failed), ", ".join(stranded.requeued))
         if restart_local_workers:
-            ended = [r["worker_id"] for r in info if r["state"] == WorkerState.LOST.value
-                     and self._handle_dead(r["worker_id"])]
+            ended = [r.worker_id for r in view if r.state == WorkerState.LOST.value
+                     and self._handle_dead(r.worker_id)]
             to_restart = [w for w in dict.fromkeys(lost + ended) if self._launch_kind(w) == "local"]
             if to_restart:
                 self.restart(to_restart)
@@ -377,8 +373,7 @@ class WorkerPool:
             return
         condition = {"message": CONTROLLER_EXITED_MESSAGE}
         try:
-            for worker_id in worker_ids:
-                self.store.stop_worker(worker_id, WorkerState.LOST, condition)
+            self.store.stop_workers(worker_ids, WorkerState.LOST, condition)
         except RushConnectionError as e:  # at exit: the processes must go all the same
             logger.warning("could not mark the workers of this controller lost: %s", e)
 

@@ -33,6 +33,35 @@ LAUNCH_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 INFO_FIELDS = ("pid", "remote", "hostname", "heartbeat", "registered", "host", "started")
 
 
+#: Registration fields a sweep for lost workers reads (``WorkerRegistry.sweep``).
+SWEEP_FIELDS = ("pid", "heartbeat", "host", "started")
+
+
+class SweepRow(NamedTuple):
+    """A worker as a sweep for lost workers sees it (``WorkerRegistry.sweep``)."""
+
+    worker_id: str
+    state: str
+    pid: int
+    heartbeat: bool  # it runs a heartbeat
+    host: str  # ``_process.host_identity`` of where it runs
+    started: int | None  # ``_process.process_start`` of its process
+    beating: bool  # its heartbeat key exists
+
+
+class Beat(NamedTuple):
+    """Reply of a heartbeat's beat (``WorkerRegistry.beat``)."""
+
+    status: str  # "ok", "stale" (another incarnation runs) or "gone" (no network)
+    due: tuple[str, float] | None  # after "ok": the earliest deadline of the worker's
+    #                                tasks, (task key, seconds from now), if any
+
+
+def _beat(reply: list) -> Beat:
+    status, key, seconds = (decode(x) for x in reply)
+    return Beat(status, (key, float(seconds)) if key else None)
+
+
 class WorkerActivity(NamedTuple):
     """Signs of life of a worker (``WorkerRegistry.activity``)."""
 
@@ -137,7 +166,7 @@ class WorkerRegistry(NetworkLayer):
         """One dict per worker (worker_id, pid, remote, hostname, heartbeat, state, and
         ``host``/``started`` of its process), in registration order."""
         flat = self._script("worker_info", [self.keys.worker_states, self.keys.epoch],
-                            [self._read_epoch, self.keys.worker_prefix, *INFO_FIELDS])
+                            [self._read_epoch, self.keys.worker_prefix, "", *INFO_FIELDS])
         width = 2 + len(INFO_FIELDS)
         rows = []
         for i in range(0, len(flat), width):
@@ -151,6 +180,17 @@ class WorkerRegistry(NetworkLayer):
                 "_registered": float(registered or 0)})
         rows.sort(key=lambda r: r.pop("_registered"))
         return rows
+
+    def sweep(self) -> list[SweepRow]:
+        """What a sweep for lost workers needs of every worker, in one step: its state, the
+        process it runs in, whether it has a heartbeat and whether its key exists."""
+        flat = self._script("worker_info", [self.keys.worker_states, self.keys.epoch],
+                            [self._read_epoch, self.keys.worker_prefix, self.keys.heartbeat(""),
+                             *SWEEP_FIELDS])
+        return [SweepRow(decode(flat[i]), decode(flat[i + 1]), int(flat[i + 2] or 0),
+                         flat[i + 3] == b"1", decode(flat[i + 4] or b""),
+                         int(flat[i + 5]) if flat[i + 5] else None, flat[i + 6] == 1)
+                for i in range(0, len(flat), 7)]
 
     def mark_unregistered(self, worker_id: str, state: WorkerState, pid: int, hostname: str,
                           remote: bool) -> None:
@@ -195,16 +235,43 @@ class WorkerRegistry(NetworkLayer):
         """``"beat"`` (refresh the heartbeat key for ``expire`` s) or ``"forget"`` (delete
         it), for one incarnation only. Returns ``"ok"``, ``"stale"`` (another incarnation
         of the id runs now) or ``"gone"`` (the network vanished)."""
+        return self.beat(worker_id, incarnation, expire, action).status
+
+    def beat(self, worker_id: str, incarnation: str, expire: float, action: str = "beat"
+             ) -> Beat:
+        """``heartbeat``, with the earliest deadline of the worker's tasks."""
+        return _beat(self._script("heartbeat", *self._beat_call(action, worker_id,
+                                                                incarnation, expire)))
+
+    def _beat_call(self, action: str, worker_id: str, incarnation: str, expire: float
+                   ) -> tuple[list[str], list]:
         k = self.keys
-        return decode(self._script(
-            "heartbeat", [k.incarnations, k.epoch, k.heartbeat(worker_id)],
-            [action, worker_id, incarnation, self.epoch, int(expire * 1000)]))
+        return ([k.incarnations, k.epoch, k.heartbeat(worker_id), k.deadlines(worker_id)],
+                [action, worker_id, incarnation, self.epoch, int(expire * 1000)])
 
     def wait_for_kill(self, worker_id: str, seconds: float) -> str | None:
         """Block up to ``seconds`` (keep it under the socket timeout) on the worker's kill
         channel: the incarnation a kill signal names, or ``None``."""
         got = self.client.blpop([self.keys.kill(worker_id)], timeout=seconds)
         return None if got is None else decode(got[1])
+
+    def wait_then_beat(self, worker_id: str, incarnation: str, seconds: float, expire: float
+                       ) -> tuple[str | None, Beat]:
+        """``wait_for_kill``, then ``beat``, in one request: Redis runs the beat the moment
+        the block ends, so a heartbeat costs one request per period, not two."""
+        keys, args = self._beat_call("beat", worker_id, incarnation, expire)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.blpop([self.keys.kill(worker_id)], timeout=seconds)
+        self.scripts.queue(pipe, "heartbeat", keys, args)
+        got, reply = pipe.execute(raise_on_error=False)
+        if isinstance(got, Exception):
+            raise got
+        target = None if got is None else decode(got[1])
+        if isinstance(reply, redis.exceptions.NoScriptError):  # a restarted server
+            return target, self.beat(worker_id, incarnation, expire)
+        if isinstance(reply, Exception):
+            raise reply
+        return target, _beat(reply)
 
     def resend_kill(self, worker_id: str, incarnation: str) -> None:
         """Put back a kill signal meant for another incarnation (its heartbeat reads it)."""

@@ -15,7 +15,7 @@ import redis
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker", "empty_queue",
                 "read_tasks", "worker_info", "trash_keys", "empty_trash", "set_worker_state",
                 "sweep_pending", "register_worker", "heartbeat", "send_kill",
-                "create_priority_tasks", "timed_out")
+                "create_priority_tasks", "timed_out", "stop_workers")
 
 
 def _load_sources() -> dict[str, str]:
@@ -45,6 +45,11 @@ class Scripts:
         except redis.exceptions.NoScriptError:
             self.load_all()
             return self._client.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+
+    def queue(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        """Add an EVALSHA of the script ``name`` to a pipeline (a NOSCRIPT error comes back
+        as its reply)."""
+        pipe.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
     def load_all(self) -> None:
         """Register every script on the server (one round trip)."""

@@ -28,6 +28,8 @@ MAX_CALL_ARGS = 200_000
 MAX_CALL_BYTES = 64 * _MIB
 #: Members a reset frees per call (each with a few keys): a few milliseconds of Redis.
 TRASH_SLICE = 1000
+#: Workers ``stop_workers`` stops per script call (each a handful of commands).
+STOP_CHUNK = 1000
 #: Queued tasks ``empty_queue`` fails per script call.
 EMPTY_QUEUE_CHUNK = 10_000
 #: How often a stop step may ask for conditions of tasks that appeared meanwhile (a worker
@@ -274,10 +276,28 @@ class TaskStore(NetworkLayer):
             [worker_id, incarnation, _RUNNING, WorkerState(state).value, k.task_prefix,
              k.events, key], {"d": condition, "t": own})
 
-    def _settle(self, script: str, keys: list[str], args: list, conditions: dict[str, dict]
-                ) -> Settled | None:
+    def stop_workers(self, worker_ids: Sequence[str], state: WorkerState, condition: dict
+                     ) -> list[str]:
+        """``stop_worker`` for many workers (whichever incarnation runs), in one step per
+        ``STOP_CHUNK`` of them; returns the ids that were running and are stopped now, in
+        the order given."""
+        k = self.keys
+        stopped: list[str] = []
+        for at in range(0, len(worker_ids), STOP_CHUNK):
+            chunk = list(worker_ids[at:at + STOP_CHUNK])
+            reply = self._settle(
+                "stop_workers", [k.worker_states, k.running, k.queued, k.failed, k.priority],
+                [_RUNNING, WorkerState(state).value, k.task_prefix, k.events, k.pending_prefix,
+                 k.worker_running_prefix, k.own_queue_prefix, k.deadlines_prefix, len(chunk),
+                 *chunk], {"d": condition}, missing_at=3, parse=lambda r: r)
+            stopped += [decode(w) for w in reply[0]]
+        return stopped
+
+    def _settle(self, script: str, keys: list[str], args: list, conditions: dict[str, dict],
+                missing_at: int = 2, parse: Any = _settled) -> Any:
         """Call a stop step, signing the condition of each task it fails for that task: the
-        step names the conditions it lacks and changes nothing until it has them all."""
+        step names the conditions it lacks (at ``missing_at`` of its reply) and changes
+        nothing until it has them all. Returns ``parse(reply)``, ``None`` for a nil reply."""
         signed: list = []
         pickled: dict[str, bytes] = {}
         serializer = self.serializer
@@ -285,9 +305,9 @@ class TaskStore(NetworkLayer):
             reply = self._script(script, keys, [*args, *signed])
             if reply is None:
                 return None
-            missing = reply[2]
+            missing = reply[missing_at]
             if not missing:
-                return _settled(reply)
+                return parse(reply)
             for i in range(0, len(missing), 2):
                 key, spec = decode(missing[i]), decode(missing[i + 1])
                 if spec not in pickled:

@@ -216,3 +216,34 @@ local function settle_apply(plan, signed, queued, failed, out)
     out.failed[#out.failed + 1] = plan.key
   end
 end
+
+-- Stopping a running worker (stop_worker, stop_workers): plan what it leaves, then apply.
+-- w: {id, pending list, running set, own queue, deadlines} of the worker.
+
+-- Append to `plans` the plans of the tasks worker w leaves: its tasks that still run on it
+-- (variant "t" for `timed_out`, "d" for the others), then its pending ones.
+local function leaving_plans(w, running, task_prefix, timed_out, plans)
+  for _, key in ipairs(redis.call("SMEMBERS", w[3])) do
+    if runs_on(running, task_prefix, key, w[1]) then
+      plans[#plans + 1] = settle_plan(key, true, key == timed_out and "t" or "d", task_prefix,
+                                      w[1])
+    end
+  end
+  for _, key in ipairs(redis.call("LRANGE", w[2], 0, -1)) do
+    plans[#plans + 1] = settle_plan(key, false, "d", task_prefix, w[1])
+  end
+end
+
+-- Mark worker w `new_state` and settle its `plans` (every condition signed); its own queue
+-- goes to the shared queue. c: {states, running, queued, failed, priority}.
+local function stop_apply(w, new_state, plans, signed, c, out)
+  redis.call("HSET", c[1], w[1], new_state)
+  for _, plan in ipairs(plans) do
+    if plan.counted then
+      redis.call("SREM", c[2], plan.key)
+    end
+    settle_apply(plan, signed, c[3], c[4], out)
+  end
+  release_own_queue(w[4], c[3], c[5])
+  redis.call("DEL", w[2], w[3], w[5])
+end

@@ -50,30 +50,15 @@ if timed_out ~= "" then
     return nil
   end
 end
+local w = {worker_id, KEYS[5], KEYS[6], KEYS[8], KEYS[10]}
 local plans = {}
-for _, key in ipairs(redis.call("SMEMBERS", KEYS[6])) do
-  if runs_on(KEYS[3], task_prefix, key, worker_id) then
-    plans[#plans + 1] = settle_plan(key, true, key == timed_out and "t" or "d", task_prefix,
-                                    worker_id)
-  end
-end
-for _, key in ipairs(redis.call("LRANGE", KEYS[5], 0, -1)) do
-  plans[#plans + 1] = settle_plan(key, false, "d", task_prefix, worker_id)
-end
+leaving_plans(w, KEYS[3], task_prefix, timed_out, plans)
 local signed = signed_conditions(8)
 local missing = missing_conditions(plans, signed)
 if #missing > 0 then
   return {{}, {}, missing}
 end
-redis.call("HSET", KEYS[1], worker_id, ARGV[4])
 local out = {failed = {}, requeued = {}}
-for _, plan in ipairs(plans) do
-  if plan.counted then
-    redis.call("SREM", KEYS[3], plan.key)
-  end
-  settle_apply(plan, signed, KEYS[7], KEYS[4], out)
-end
-release_own_queue(KEYS[8], KEYS[7], KEYS[9])
-redis.call("DEL", KEYS[5], KEYS[6], KEYS[10])
+stop_apply(w, ARGV[4], plans, signed, {KEYS[1], KEYS[3], KEYS[7], KEYS[4], KEYS[9]}, out)
 redis.call("PUBLISH", ARGV[6], "workers")
 return {out.failed, out.requeued, {}}
