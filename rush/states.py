@@ -33,6 +33,8 @@ KILLED_MESSAGE = "Worker was killed"
 LOST_MESSAGE = "Worker has crashed or was killed"
 #: Message of the tasks of a supervised local worker whose controller process ended.
 CONTROLLER_EXITED_MESSAGE = "Controller of the worker exited"
+#: Message of the tasks a worker took and neither finished nor failed before its loop ended.
+LEFT_UNFINISHED_MESSAGE = "Worker left its loop without finishing this task"
 #: Message of the tasks moved to failed by empty_queue().
 REMOVED_MESSAGE = "Removed from queue"
 #: Message of a task stopped for running past its timeout (``timeout`` in seconds).

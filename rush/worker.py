@@ -19,7 +19,7 @@ from .controller import Rush
 from .crashes import Crash
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
-from .states import DEFAULT_CONDITION, TaskState, WorkerState
+from .states import DEFAULT_CONDITION, LEFT_UNFINISHED_MESSAGE, TaskState, WorkerState
 from .store import Claim
 from .validation import (broadcast, check_heartbeat, dict_list, either, field_list, key_list,
                          matching, positive_number)
@@ -164,8 +164,24 @@ class RushWorker(Rush):
 
     def set_terminated(self) -> bool:
         """Record that this worker left its loop normally; False when it was stopped
-        before (a killed or lost worker stays so)."""
-        return self._registry.set_terminated(self._worker_id, self._incarnation)
+        before (a killed or lost worker stays so).
+
+        A task it took and neither finished nor failed fails now (or goes back to the
+        queue while it has retries left), with a WARNING: no task waits for a worker
+        that has ended.
+        """
+        if not self._taken:
+            return self._registry.set_terminated(self._worker_id, self._incarnation)
+        left = list(self._taken)
+        settled = self._store.stop_worker(self._worker_id, WorkerState.TERMINATED,
+                                          {"message": LEFT_UNFINISHED_MESSAGE}, self._incarnation)
+        if settled is None:
+            return False
+        self._taken.clear()
+        logger.warning("worker %s left its loop with %d task(s) neither finished nor failed "
+                       "(%s): they failed, or went back to the queue while they had retries",
+                       self._worker_id, len(left), ", ".join(left[:5]))
+        return True
 
     def record_crash(self, error: BaseException) -> Crash:
         """Record that this worker's loop raised ``error``: the crash (type, message,

@@ -263,6 +263,11 @@ def wl_pop_and_raise(rush) -> None:
     raise ValueError(f"cannot evaluate {task['xs'] if task else None}")
 
 
+def wl_pop_and_return(rush) -> None:
+    """Take a queued task, then leave the loop without finishing or failing it."""
+    rush.pop_task(timeout=5)
+
+
 def wl_reports_its_own_error(rush) -> None:
     """Catch the error of a task and report it with fail_tasks: not a crash."""
     keys = rush.push_running_tasks(xss=[{"x1": 0.0}])

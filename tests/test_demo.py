@@ -61,7 +61,9 @@ def assert_best_is_the_tables(out: str) -> None:
     """The summary's best y is the best row of the table below it, however captured."""
     summary = float(re.search(r"best y (\d+\.\d+)", out).group(1))
     table = float(re.search(r"^\s*\S+\s+\S+\s+(\d+\.\d+)\s+\S+_\S+$", out, re.M).group(1))
-    assert summary == round(table, 5)
+    # the table prints 6 significant digits, the summary 5 decimals of the same float:
+    # rounding twice may differ in the last digit (0.585305 -> 0.58531 and 0.5853)
+    assert abs(summary - table) <= 1e-5
     assert demo.BRANIN_MINIMUM <= summary < 5
 
 

@@ -15,6 +15,7 @@ import loops
 import rush
 from conftest import wait_until
 from rush.crashes import CRASH_COLUMNS
+from rush.states import LEFT_UNFINISHED_MESSAGE
 from worker_helpers import SLOW, states
 
 TYPO = "NameError: name 'branni' is not defined"
@@ -183,3 +184,23 @@ def test_wait_for_tasks_of_workers_still_starting_does_not_return_early(rsh):
     rsh.wait_for_tasks(keys, timeout=SLOW)  # right after the start: no worker registered yet
     assert rsh.n_finished_tasks == 1
     assert isinstance(rsh.fetch_finished_tasks(), pd.DataFrame)
+
+
+def test_a_task_the_loop_left_unfinished_fails_when_the_worker_ends(rsh):
+    rsh.push_tasks([{"x1": 1.0}])
+    worker_id = rsh.start_local_workers(worker_loop=loops.wl_pop_and_return, n_workers=1)[0]
+    wait_until(lambda: states(rsh) == {worker_id: "terminated"}, SLOW,
+               message="the worker to end")
+
+    assert rsh.n_running_tasks == 0 and rsh.n_failed_tasks == 1
+    failed = rsh.fetch_failed_tasks()
+    assert failed["condition"].iloc[0] == {"message": LEFT_UNFINISHED_MESSAGE}
+    assert failed["worker_id"].iloc[0] == worker_id
+
+
+def test_a_task_left_unfinished_with_retries_left_goes_back_to_the_queue(rsh):
+    rsh.push_tasks([{"x1": 1.0}], max_retries=1)
+    first = rsh.start_local_workers(worker_loop=loops.wl_pop_and_return, n_workers=1)[0]
+    wait_until(lambda: states(rsh) == {first: "terminated"}, SLOW, message="the worker to end")
+
+    assert rsh.n_running_tasks == 0 and rsh.n_queued_tasks == 1

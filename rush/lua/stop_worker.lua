@@ -1,11 +1,12 @@
--- stop_worker: mark a running worker killed or lost and settle everything it leaves, in
--- one step: each of its running and pending tasks fails, or goes back to the queue while
--- it has retries left (settle_plan); the tasks waiting in its own queue go to the shared
--- queue. Idempotent: a worker that is no longer "running" (in the given incarnation) is
--- left alone, so two sweeps racing (or a sweep racing the worker's own end) change it
--- once. Only this worker's tasks are touched: its running set may still hold keys another
--- writer moved on (finished, or taken by another worker), so a key is settled only while
--- it runs on this worker (runs_on).
+-- stop_worker: mark a running worker killed or lost (or terminated, when it left its
+-- loop holding tasks) and settle everything it leaves, in one step: each of its running
+-- and pending tasks fails, or goes back to the queue while it has retries left
+-- (settle_plan); the tasks waiting in its own queue go to the shared queue. Idempotent:
+-- a worker that is no longer "running" (in the given incarnation) is left alone, so two
+-- sweeps racing (or a sweep racing the worker's own end) change it once. Only this
+-- worker's tasks are touched: its running set may still hold keys another writer moved
+-- on (finished, or taken by another worker), so a key is settled only while it runs on
+-- this worker (runs_on).
 -- With a timed-out task (ARGV[7]) the worker is stopped only if that task still runs on it
 -- past its deadline (Redis time, as claim_task set it), and that task gets its own
 -- condition (variant "t"); a deadline entry of a task that no longer runs on the worker
@@ -26,7 +27,7 @@
 -- ARGV[1]    worker id
 -- ARGV[2]    incarnation to stop, or "" for whichever runs (a controller's kill or sweep)
 -- ARGV[3]    the worker state "running"
--- ARGV[4]    new state: "killed" or "lost"
+-- ARGV[4]    new state: "killed", "lost" or "terminated"
 -- ARGV[5]    task hash prefix
 -- ARGV[6]    pub/sub channel to notify
 -- ARGV[7]    key of a timed-out task, or "" for none

@@ -207,6 +207,9 @@ def _watch(controller: rush.Rush, ids: list[str], n_trials: int, deadline: float
                     "see the log of logger 'rush' for their stderr")
             controller.restart_workers(lost)
         elif registered and controller.n_running_workers == 0:
+            # read again: a trial may have ended, and its worker with it, since the counts
+            # above were read; no trial can start once every worker has ended
+            running = controller.n_running_tasks
             if running:
                 raise RuntimeError(f"every worker has ended, but {running} trial(s) never did")
             controller.empty_queue()  # every worker stopped its study (e.g. the sampler did)
