@@ -786,19 +786,19 @@ class Rush:
         return new
 
     def _read_finished(self, names: tuple[str, ...], cursor: int) -> tuple[int, "pd.DataFrame"]:
-        all_keys: list[str] = []
-        all_values: list = []
+        # each chunk is decoded into the columns as it arrives: the raw replies of a large
+        # read never pile up beside the frame
+        builder = frames.ColumnsBuilder(names, self._serializer)
         while True:
             keys, _, values, vanished = self._store.read(
                 [TaskState.FINISHED], names, cursor, cursor + READ_CHUNK - 1)
             frames.warn_vanished(vanished)
-            all_keys.extend(keys)
-            all_values.extend(values)
+            builder.add(keys, values)
+            del values
             got = len(keys) + len(vanished)
             cursor += got
             if got < READ_CHUNK:
-                return cursor, frames.frame(frames.columns(all_keys, names, all_values,
-                                                           self._serializer))
+                return cursor, frames.frame(builder.finish())
 
     def reset_cache(self) -> None:
         """Forget the cached finished tasks and the cursor of ``fetch_new_tasks``."""

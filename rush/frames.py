@@ -114,41 +114,97 @@ def columns(keys: Sequence[str], fields: Sequence[str], values: Sequence,
     (``None``: the task lacks the field), read back by the network's ``serializer``
     (``RushSecurityError`` for a payload that fails its check); ``extra`` adds whole
     columns (e.g. ``state``)."""
-    n, nf = len(keys), len(fields)
-    out = Columns(n, _fixed(fields) + list(extra or ()) + ["keys"])
-    for j, field in enumerate(fields):
-        raw_values = values[j::nf] if nf > 1 else values
-        decode = serializer.decoder(field)
-        if field in SPREAD_FIELDS:
-            _spread(out, field, [None if raw is None else decode(key, raw)
-                                 for key, raw in zip(keys, raw_values)])
-        elif field not in CONTROL_FIELDS or any(r is not None for r in raw_values):
-            _replace(out, field, [None if raw is None else decode(key, raw)
-                                  for key, raw in zip(keys, raw_values)])
-    for name, column in (extra or {}).items():
-        _replace(out, name, list(column))
-    _replace(out, "keys", list(keys))
-    out.finish()
-    return out
+    builder = ColumnsBuilder(fields, serializer)
+    builder.add(keys, values)
+    return builder.finish(extra)
 
 
-def _spread(out: Columns, field: str, dicts: list) -> None:
-    """Columns from the inner names of a dict field: one list comprehension per name."""
-    if not {type(d) for d in dicts} <= {dict, type(None)}:  # a non-dict value, a dict subclass
-        _spread_by_cell(out, field, dicts)
-        return
-    n = len(dicts)
-    # per inner name, how many tasks have it (C-speed), in order of first appearance
-    counts = Counter(chain.from_iterable(d for d in dicts if d))
-    for name, present in counts.items():
-        if present == n:
-            column = [d[name] for d in dicts]  # type: ignore[index]
-        else:
-            column = [ABSENT if d is None else d.get(name, ABSENT) for d in dicts]
-        target = out.name_for(field, name)
-        out.cells[target] = column
-        out.absent[target] = n - present
-        out.origin[target] = field
+class ColumnsBuilder:
+    """The cells of a frame, built from chunks of tasks: each chunk is decoded and spread
+    into the columns as it arrives, so a large read holds neither its raw replies nor its
+    decoded dicts beside the columns. ``finish()`` gives what ``columns()`` gives for all
+    the chunks at once."""
+
+    def __init__(self, fields: Sequence[str], serializer: "Serializer") -> None:
+        self.fields = list(fields)
+        self.serializer = serializer
+        self.n = 0
+        self.keys: list[str] = []
+        self.plain: dict[str, list] = {f: [] for f in fields if f not in SPREAD_FIELDS}
+        self.stored = {f: False for f in self.plain}  # some task has the field
+        # spread fields: inner name -> its cells (first appearance first), and how many
+        # tasks have it; a field holding a value that is no plain dict keeps its values
+        self.spread: dict[str, dict[str, list]] = {f: {} for f in fields if f in SPREAD_FIELDS}
+        self.present: dict[str, Counter] = {f: Counter() for f in self.spread}
+        self.by_cell: dict[str, list] = {}
+
+    def add(self, keys: Sequence[str], values: Sequence) -> None:
+        """One chunk: ``values`` flat, as in ``columns()``."""
+        nf = len(self.fields)
+        for j, field in enumerate(self.fields):
+            raw_values = values[j::nf] if nf > 1 else values
+            decode = self.serializer.decoder(field)
+            decoded = [None if raw is None else decode(key, raw)
+                       for key, raw in zip(keys, raw_values)]
+            if field in self.plain:
+                self.plain[field] += decoded
+                self.stored[field] = self.stored[field] or any(r is not None for r in raw_values)
+            else:
+                self._add_spread(field, decoded)
+        self.keys += keys
+        self.n += len(keys)
+
+    def _add_spread(self, field: str, dicts: list) -> None:
+        if field not in self.by_cell and not {type(d) for d in dicts} <= {dict, type(None)}:
+            self.by_cell[field] = self._rows(field)  # a non-dict value, a dict subclass
+        if field in self.by_cell:
+            self.by_cell[field] += dicts
+            return
+        cells, present = self.spread[field], self.present[field]
+        m = len(dicts)
+        # per inner name, how many tasks of the chunk have it (C-speed), in order of first
+        # appearance; one list comprehension per name
+        counts = Counter(chain.from_iterable(d for d in dicts if d))
+        for name, count in counts.items():
+            column = cells.get(name)
+            if column is None:
+                column = cells[name] = [ABSENT] * self.n
+            if count == m:
+                column += [d[name] for d in dicts]  # type: ignore[index]
+            else:
+                column += [ABSENT if d is None else d.get(name, ABSENT) for d in dicts]
+            present[name] += count
+        for name, column in cells.items():
+            if name not in counts:
+                column += [ABSENT] * m
+
+    def _rows(self, field: str) -> list:
+        """The dicts of a spread field so far, back from its cells (names in order of first
+        appearance, as spreading them again creates them)."""
+        cells = self.spread.pop(field)
+        del self.present[field]
+        return [{name: column[i] for name, column in cells.items() if column[i] is not ABSENT}
+                or None for i in range(self.n)]
+
+    def finish(self, extra: dict[str, Sequence] | None = None) -> Columns:
+        """The cells of every task added; ``extra`` adds whole columns (e.g. ``state``)."""
+        out = Columns(self.n, _fixed(self.fields) + list(extra or ()) + ["keys"])
+        for field in self.fields:
+            if field in self.by_cell:
+                _spread_by_cell(out, field, self.by_cell[field])
+            elif field in self.spread:
+                for name, column in self.spread[field].items():
+                    target = out.name_for(field, name)
+                    out.cells[target] = column
+                    out.absent[target] = self.n - self.present[field][name]
+                    out.origin[target] = field
+            elif field not in CONTROL_FIELDS or self.stored[field]:
+                _replace(out, field, self.plain[field])
+        for name, column in (extra or {}).items():
+            _replace(out, name, list(column))
+        _replace(out, "keys", self.keys)
+        out.finish()
+        return out
 
 
 def _spread_by_cell(out: Columns, field: str, values: list) -> None:
