@@ -6,6 +6,7 @@
     python -m bench --json out.json --only w1,w2
     python -m bench --only optuna --optuna-quality   # + TPE quality, rush.optuna vs n_jobs
     python -m bench --only dashboard                 # the dashboard: page load, updates, Redis CPU
+    python -m bench --only w7,w8                     # 1,000 workers; 1,000,000 tasks
 """
 
 from __future__ import annotations
@@ -31,21 +32,24 @@ SIZES: dict[str, dict[str, Any]] = {
                  dask=5_000, w6_n=3_000, w6_reps=3, w6_held=10_000,
                  quality={"branin": 100, "hartmann6": 200}, quality_seeds=10,
                  dash_n=100_000, dash_reps=5, dash_incr=1_000, dash_update_reps=9,
-                 dash_w4_n=40_000, dash_w4_reps=5),
+                 dash_w4_n=40_000, dash_w4_reps=5,
+                 w7_n=1_000, w7_window=5.0, w7_reps=9, w8_n=1_000_000, w8_reps=2),
     "quick": dict(n=2_000, reps=5, w3_n=100_000, w3_reps=3, w3_incr=1_000, w4_n=5_000,
                   w4_workers=[1, 2, 4, 8], optuna=200, rq_simple=500, rq_fork=60, dask=1_000,
                   w6_n=1_000, w6_reps=1, w6_held=10_000,
                   quality={"branin": 50, "hartmann6": 100}, quality_seeds=10,
                   dash_n=100_000, dash_reps=3, dash_incr=1_000, dash_update_reps=5,
-                  dash_w4_n=20_000, dash_w4_reps=4),
+                  dash_w4_n=20_000, dash_w4_reps=4,
+                  w7_n=1_000, w7_window=3.0, w7_reps=5, w8_n=200_000, w8_reps=1),
     "smoke": dict(n=50, reps=2, w3_n=500, w3_reps=2, w3_incr=50, w4_n=200,
                   w4_workers=[1, 2], optuna=10, rq_simple=20, rq_fork=4, dask=20,
                   w6_n=20, w6_reps=1, w6_held=100,
                   quality={"branin": 6, "hartmann6": 6}, quality_seeds=2,
                   dash_n=2_000, dash_reps=1, dash_incr=100, dash_update_reps=2,
-                  dash_w4_n=300, dash_w4_reps=1),
+                  dash_w4_n=300, dash_w4_reps=1,
+                  w7_n=20, w7_window=0.3, w7_reps=2, w8_n=2_000, w8_reps=1),
 }
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna", "dashboard")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna", "dashboard", "w7", "w8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         if "w3" in only:
             log(f"W3: {s['w3_n']} finished tasks, {s['w3_reps']} reps")
             keep(workloads.w3(config, s["w3_n"], s["w3_reps"], s["w3_incr"]))
+        if "w8" in only:
+            from bench import million
+
+            log(f"W8: {s['w8_n']:,} finished tasks: fetch, its memory, reset")
+            keep(million.run(config, s["w8_n"], s["w8_reps"], log=log))
         placement.unpin()
         if args.unpinned:
             results["ping_rtt_unpinned_us"] = env.ping_rtt_us(config)
@@ -184,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
             from bench import dashboard
 
             keep(dashboard.run(config, server.process.pid, s, log=log))
+        if "w7" in only:
+            from bench import many_workers
+
+            log(f"W7: {s['w7_n']:,} workers with heartbeats")
+            keep(many_workers.run(config, server.process.pid, s["w7_n"], s["w7_window"],
+                                  s["w7_reps"], log=log))
     peer_ratios(results)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     print(report.table(results, meta))

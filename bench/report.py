@@ -123,6 +123,26 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("dashboard_w4_tasks_per_s_watched", "  watched by a page", "int"),
         ("dashboard_skipped", "skipped", "text"),
     ]),
+    ("W7 1,000 workers with heartbeats (period 1 s; redis-server pinned)", [
+        ("w7_workers", "registered workers", "int"),
+        ("w7_worker_info_ms", "w7_worker_info_ms: worker_info (goal <= 50 ms)", "ms"),
+        ("w7_detect_lost_ms", "w7_detect_lost_ms: detect_lost_workers() (goal <= 50 ms)", "ms"),
+        ("w7_stop_workers_ms", "w7_stop_workers_ms: stop_workers() of all (goal <= 200 ms)", "ms"),
+        ("w7_reset_ms", "w7_reset_ms: reset() (goal <= 200 ms)", "ms"),
+        ("w7_heartbeat_redis_cpu_pct", "w7_heartbeat_redis_cpu_pct (goal <= 2 % of a core)", "%"),
+        ("w7_redis_cpu_idle_pct", "  redis-server idle, same workers, no heartbeats", "%"),
+    ]),
+    ("W8 1,000,000 finished tasks (--quick: fewer)", [
+        ("w8_n", "finished tasks", "int"),
+        ("w8_fetch_1m_s", "fetch_finished_tasks(), cold", "s"),
+        ("w8_floor_s", "floor: pipelined HMGET + unpickle, no frame", "s"),
+        ("w8_fetch_1m_ratio_vs_floor", "w8_fetch_1m_ratio_vs_floor (goal <= 1.5)", "ratio"),
+        ("w8_frame_mib", "size of the DataFrame (deep)", "MiB"),
+        ("w8_peak_mem_mib", "peak resident set of the fetch", "MiB"),
+        ("w8_fetch_1m_peak_mem_ratio", "w8_fetch_1m_peak_mem_ratio (goal <= 2)", "ratio"),
+        ("w8_reset_s", "reset() of the network", "s"),
+        ("w8_reset_max_block_ms", "  longest command of it (goal <= 100 ms)", "ms"),
+    ]),
     ("TPE quality: median best value over seeds (--optuna-quality)", [
         *[(f"optuna_quality_{p}_{what}", f"{p}: {label}", unit)
           for p in ("branin", "hartmann6")

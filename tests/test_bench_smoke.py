@@ -23,6 +23,9 @@ CORE_KEYS = [
     "w2_rush_us", "w2_bare_us", "w2_ratio_vs_bare", "w2_signed_us", "w2_signed_ratio",
     "w3_cold_100k_s", "w3_floor_s", "w3_cold_ratio_vs_floor", "w3_incremental_1k_s",
     "w4_tasks_per_s_1", "w4_tasks_per_s_2", "w4_startup_2_s",
+    "w7_worker_info_ms", "w7_detect_lost_ms", "w7_stop_workers_ms", "w7_reset_ms",
+    "w7_heartbeat_redis_cpu_pct",
+    "w8_fetch_1m_ratio_vs_floor", "w8_fetch_1m_peak_mem_ratio", "w8_reset_max_block_ms",
 ]
 PEER_KEYS = {
     "optuna": ["peer_optuna_1p_us", "peer_optuna_2p_us", "peer_optuna_1p_ratio_vs_w1",
