@@ -187,7 +187,9 @@ class ColumnsBuilder:
                 or None for i in range(self.n)]
 
     def finish(self, extra: dict[str, Sequence] | None = None) -> Columns:
-        """The cells of every task added; ``extra`` adds whole columns (e.g. ``state``)."""
+        """The cells of every task added; ``extra`` adds whole columns (e.g. ``state``).
+        The builder hands its cells over (it is empty afterwards), so ``frame()`` can free
+        each column as it types it."""
         out = Columns(self.n, _fixed(self.fields) + list(extra or ()) + ["keys"])
         for field in self.fields:
             if field in self.by_cell:
@@ -204,6 +206,7 @@ class ColumnsBuilder:
             _replace(out, name, list(column))
         _replace(out, "keys", self.keys)
         out.finish()
+        self.keys, self.plain, self.spread, self.by_cell = [], {}, {}, {}
         return out
 
 
@@ -235,14 +238,16 @@ def _replace(out: Columns, name: str, column: list) -> None:
 
 def frame(cols: Columns) -> "pd.DataFrame":
     """The DataFrame of ``cols``: typed columns (see the module docstring), trailing
-    columns last; without tasks, exactly the fixed columns."""
+    columns last; without tasks, exactly the fixed columns. Takes the cells of ``cols``
+    (it is empty afterwards)."""
     import pandas as pd
 
     if cols.n_rows == 0:
         return pd.DataFrame(columns=_trailing_order(cols.fixed))
-    data = {name: _series(cells, cols.absent[name]) for name, cells in cols.cells.items()}
-    df = pd.DataFrame(data, columns=_trailing_order(list(data)))
-    return df
+    data = {}
+    for name in list(cols.cells):  # each column's cells go as soon as it is typed: the
+        data[name] = _series(cols.cells.pop(name), cols.absent[name])  # frame takes ``cols``
+    return pd.DataFrame(data, columns=_trailing_order(list(data)))
 
 
 def _trailing_order(names: list[str]) -> list[str]:
