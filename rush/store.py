@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from .connection import translate_errors
 from .errors import RushError, RushValueTooLargeError
@@ -294,7 +294,7 @@ class TaskStore(NetworkLayer):
         return stopped
 
     def _settle(self, script: str, keys: list[str], args: list, conditions: dict[str, dict],
-                missing_at: int = 2, parse: Any = _settled) -> Any:
+                missing_at: int = 2, parse: Callable[[list], Any] = _settled) -> Any:
         """Call a stop step, signing the condition of each task it fails for that task: the
         step names the conditions it lacks (at ``missing_at`` of its reply) and changes
         nothing until it has them all. Returns ``parse(reply)``, ``None`` for a nil reply."""
