@@ -196,7 +196,7 @@ class TaskStore(NetworkLayer):
         ``state`` (finished or failed), then ``pop`` its next task (fields ``wanted``).
         Both or neither; as the two calls otherwise. Rows too large for one call go as
         the two calls."""
-        if len(self._chunks(fields, keys, rows)) > 1:
+        if not self._fits(fields, keys, rows):
             moved = self.move(state, keys, fields, rows, worker_id, incarnation)
             return moved, self.pop(worker_id, incarnation, wanted, step)
         k = self.keys
@@ -227,8 +227,8 @@ class TaskStore(NetworkLayer):
         neither; as the two calls otherwise (replies: the move's, the create's). Rows too
         large for one call go as the two calls."""
         # each half within a call's bounds keeps the sum well under Redis's own limits
-        if len(self._chunks(fields, keys, rows)) > 1 \
-                or len(self._chunks(new_fields, new_keys, new_rows)) > 1:
+        fits = self._fits(fields, keys, rows) and self._fits(new_fields, new_keys, new_rows)
+        if not fits:
             return (self.move(state, keys, fields, rows, worker_id, incarnation),
                     self.create(TaskState.RUNNING, new_keys, new_fields, new_rows, worker_id,
                                 incarnation))
@@ -249,6 +249,19 @@ class TaskStore(NetworkLayer):
         terminate, at = bool(reply[0]), 2 + reply[1]
         return (WriteReply([decode(x) for x in reply[2:at]], terminate),
                 WriteReply([decode(x) for x in reply[at:]], terminate))
+
+    def _fits(self, fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]) -> bool:
+        """Whether the rows go in one call (as ``_chunks`` would send them); without
+        building the chunks, for the steps' few rows. ``RushValueTooLargeError`` as
+        ``_chunks``."""
+        limit = self.max_value_bytes
+        n_bytes = 0
+        for row in rows:
+            for value in row:
+                if len(value) > limit:
+                    self._chunks(fields, keys, rows)  # raises, naming the task and field
+                n_bytes += len(value)
+        return len(keys) + sum(map(len, rows)) <= MAX_CALL_ARGS and n_bytes <= MAX_CALL_BYTES
 
     def create_priority(self, keys: Sequence[str], targets: Sequence[str],
                         fields: Sequence[str], rows: Sequence[Row]) -> list[str]:

@@ -46,6 +46,16 @@ def _present(fields: tuple[str, ...], columns: list[list]
     return tuple(fields[i] for i in keep), [columns[i] for i in keep]
 
 
+def _with_extra(fields: tuple[str, str], values: list, extras: list
+                ) -> tuple[tuple[str, ...], list[list]]:
+    """A field and its extra field, without the extra when no task has one (what
+    ``_present`` does, for the one-call steps' usual case)."""
+    for extra in extras:
+        if extra is not None:
+            return fields, [values, extras]
+    return fields[:1], [values]
+
+
 class RushWorker(Rush):
     """A worker of a network. It registers itself as running when created.
 
@@ -278,9 +288,9 @@ class RushWorker(Rush):
         """
         keys_ = key_list("keys", keys)
         yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
-        extras = matching("yss_extra", yss_extra, len(keys_))
-        return self._move_and_pop(TaskState.FINISHED, keys_, ("ys", "ys_extra"),
-                                  [yss, extras], timeout, fields)
+        names, columns = _with_extra(("ys", "ys_extra"), yss,
+                                     matching("yss_extra", yss_extra, len(keys_)))
+        return self._move_and_pop(TaskState.FINISHED, keys_, names, columns, timeout, fields)
 
     def fail_and_pop_task(self, keys: str | Sequence[str],
                           conditions: Sequence[dict] | None = None, timeout: float = 1,
@@ -298,7 +308,6 @@ class RushWorker(Rush):
         names = field_list("fields", pop_fields)
         positive_number("timeout", timeout)
         wanted = names + tuple(f for f in _POP_EXTRAS if f not in names)
-        fields, columns = _present(fields, columns)
         rows = self._encode(keys, fields, columns)
         try:
             reply, claim = self._store.move_and_claim(state, keys, fields, rows, *self._writer(),
@@ -324,13 +333,13 @@ class RushWorker(Rush):
         """
         keys_ = key_list("keys", keys)
         yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
-        y_extras = matching("yss_extra", yss_extra, len(keys_))
         xss = dict_list("xss", xss)
-        x_extras = matching("xss_extra", xss_extra, len(xss))
-        fields, columns = _present(("ys", "ys_extra"), [yss, y_extras])
+        fields, columns = _with_extra(("ys", "ys_extra"), yss,
+                                      matching("yss_extra", yss_extra, len(keys_)))
+        new_fields, new_columns = _with_extra(("xs", "xs_extra"), xss,
+                                              matching("xss_extra", xss_extra, len(xss)))
         rows = self._encode(keys_, fields, columns)
         new = new_keys(len(xss))
-        new_fields, new_columns = _present(("xs", "xs_extra"), [xss, x_extras])
         new_rows = _rows(self._serializer, new, new_fields, new_columns)
         try:
             moved, _ = self._store.move_and_create(TaskState.FINISHED, keys_, fields, rows, new,

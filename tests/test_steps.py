@@ -14,6 +14,7 @@ import loops
 import rush
 from conftest import rush_warnings, wait_until
 from rush import WorkerStoppedError
+from rush.errors import RushValueTooLargeError
 from rush.serialization import MAGIC, dumps
 from rush.states import TaskState, WorkerState
 from rush.store import TaskStore
@@ -224,6 +225,19 @@ def test_bad_input_to_a_step_changes_nothing(rsh, worker, call, error):
     before = snapshot(rsh)
     with pytest.raises(error):
         call(worker, keys)
+    assert snapshot(rsh) == before
+
+
+def test_a_value_too_large_for_redis_is_refused_by_a_step_and_changes_nothing(rsh, worker):
+    keys = worker.push_running_tasks([{"x": 1}])
+    rsh.push_tasks([{"x": 2}])
+    before = snapshot(rsh)
+    worker._store.max_value_bytes = 200  # stands for Redis's 512 MiB
+    big = {"blob": "x" * 500}
+    with pytest.raises(RushValueTooLargeError, match="nothing was written"):
+        worker.finish_and_pop_task(keys, [big], timeout=0)
+    with pytest.raises(RushValueTooLargeError, match="'xs'"):
+        worker.finish_and_push_running_tasks(keys, [{"y": 1}], [big])
     assert snapshot(rsh) == before
 
 
