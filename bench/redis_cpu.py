@@ -140,7 +140,7 @@ def run(config: rush.RedisConfig, n: int, reps: int) -> dict[str, Any]:
     }
     for name in LOOPS:
         out[f"w6_redis_cpu_us_{name}"] = cpu_us[name]
-        out[f"w6_ceiling_tasks_per_s_{name}"] = 1e6 / cpu_us[name] if cpu_us[name] else float("nan")
+        out[f"w6_ceiling_tasks_per_s_{name}"] = ratio(1e6, cpu_us[name])
     for w in ("w1", "w2"):
         step, two, bare = s[f"{w}_step"], s[f"{w}_two_calls"], s[f"{w}_bare"]
         out.update({

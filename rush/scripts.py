@@ -54,7 +54,8 @@ def _with_helpers(head: str, helpers: list[tuple[str, str]], body: str) -> str:
 def _load_sources() -> dict[str, str]:
     folder = resources.files("rush") / "lua"
     head, helpers = _helpers((folder / "_lib.lua").read_text(encoding="utf-8"))
-    return {name: _with_helpers(head, helpers, (folder / f"{name}.lua").read_text(encoding="utf-8"))
+    return {name: _with_helpers(head, helpers,
+                                (folder / f"{name}.lua").read_text(encoding="utf-8"))
             for name in SCRIPT_NAMES}
 
 

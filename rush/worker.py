@@ -34,22 +34,11 @@ TERMINATE_HINT_SECONDS = 0.05
 _POP_EXTRAS = ("seed",)
 
 
-def _present(fields: tuple[str, ...], columns: list[list]
-             ) -> tuple[tuple[str, ...], list[list]]:
-    """The fields and columns without the optional ones (all but the first) that no task
-    has: an absent field is not stored anyway, and each value sent costs Redis a little
-    on every call."""
-    keep = [0] + [i for i in range(1, len(fields))
-                  if any(v is not None for v in columns[i])]
-    if len(keep) == len(fields):
-        return fields, columns
-    return tuple(fields[i] for i in keep), [columns[i] for i in keep]
-
-
 def _with_extra(fields: tuple[str, str], values: list, extras: list
                 ) -> tuple[tuple[str, ...], list[list]]:
-    """A field and its extra field, without the extra when no task has one (what
-    ``_present`` does, for the one-call steps' usual case)."""
+    """A field and its extra field (``xs``, ``xs_extra``), without the extra when no task
+    has one: an absent field is not stored anyway, and each value sent costs Redis a
+    little on every call."""
     for extra in extras:
         if extra is not None:
             return fields, [values, extras]
@@ -211,7 +200,8 @@ class RushWorker(Rush):
         """
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        keys, reply = self._create(TaskState.RUNNING, *_present(("xs", "xs_extra"), [xss, extras]))
+        fields, columns = _with_extra(("xs", "xs_extra"), xss, extras)
+        keys, reply = self._create(TaskState.RUNNING, fields, columns)
         if reply is not None:
             self._terminate_hint = (reply.terminate, time.monotonic())
             self._taken.update(dict.fromkeys(keys))
@@ -228,7 +218,7 @@ class RushWorker(Rush):
         keys_ = key_list("keys", keys)
         yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
         extras = matching("yss_extra", either("yss_extra", yss_extra, "extra", extra), len(keys_))
-        self._move(TaskState.FINISHED, keys_, ("ys", "ys_extra"), [yss, extras])
+        self._move(TaskState.FINISHED, keys_, *_with_extra(("ys", "ys_extra"), yss, extras))
 
     push_results = finish_tasks
 
@@ -246,7 +236,6 @@ class RushWorker(Rush):
               columns: list[list]) -> None:
         if not keys:
             return
-        fields, columns = _present(fields, columns)
         rows = self._encode(keys, fields, columns)
         try:
             reply = self._store.move(state, keys, fields, rows, *self._writer())

@@ -23,6 +23,8 @@ CORE_KEYS = [
     "w2_rush_us", "w2_bare_us", "w2_ratio_vs_bare", "w2_signed_us", "w2_signed_ratio",
     "w3_cold_100k_s", "w3_floor_s", "w3_cold_ratio_vs_floor", "w3_incremental_1k_s",
     "w4_tasks_per_s_1", "w4_tasks_per_s_2", "w4_startup_2_s",
+    "w6_redis_cpu_us_w1", "w6_redis_cpu_us_w2", "w6_ceiling_tasks_per_s", "w1_step_ratio_vs_bare",
+    "w6_redis_cpu_us_w4_1",
 ]
 PEER_KEYS = {
     "optuna": ["peer_optuna_1p_us", "peer_optuna_2p_us", "peer_optuna_1p_ratio_vs_w1",
