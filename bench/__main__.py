@@ -24,7 +24,7 @@ from bench import env, report, workloads
 from bench.timing import ratio
 
 #: Sizes per mode: W1/W2 tasks per repetition, repetitions, W3 tasks, W4 tasks, peers;
-#: rush.optuna (W6): trials per run, repetitions, trials held before the sync figures,
+#: rush.optuna (O1): trials per run, repetitions, trials held before the sync figures,
 #: and for --optuna-quality trials per problem and seeds.
 SIZES: dict[str, dict[str, Any]] = {
     "full": dict(n=10_000, reps=9, w3_n=100_000, w3_reps=5, w3_incr=1_000, w4_n=20_000,
@@ -49,7 +49,7 @@ SIZES: dict[str, dict[str, Any]] = {
                   dash_w4_n=300, dash_w4_reps=1,
                   w7_n=20, w7_window=0.3, w7_reps=2, w8_n=2_000, w8_reps=1),
 }
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "optuna", "dashboard", "w7", "w8")
+WORKLOADS = ("w1", "w2", "w6", "w3", "w4", "w5", "optuna", "dashboard", "w7", "w8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         if "w2" in only:
             log(f"W2: {s['reps']} x {s['n']} tasks, rush / bare alternating")
             keep(workloads.w2(config, s["n"], s["reps"], server_pid=server.process.pid))
+        if "w6" in only:
+            from bench import redis_cpu
+
+            log(f"W6: redis-server CPU per task; W1/W2 steps: {s['reps']} x {s['n']} tasks")
+            keep(redis_cpu.run(config, s["n"], s["reps"]))
         if "w3" in only:
             log(f"W3: {s['w3_n']} finished tasks, {s['w3_reps']} reps")
             keep(workloads.w3(config, s["w3_n"], s["w3_reps"], s["w3_incr"]))
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             if installed("optuna") and "optuna" in only:
                 from bench import optuna_overhead
 
-                log(f"W6 rush.optuna vs Optuna's journal storage: {s['w6_n']} trials")
+                log(f"O1 rush.optuna vs Optuna's journal storage: {s['w6_n']} trials")
                 keep(optuna_overhead.run(config, s["w6_n"], s["w6_reps"], s["w6_held"], log=log))
             if installed("optuna") and args.optuna_quality:
                 from bench import optuna_quality
@@ -200,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             keep(many_workers.run(config, server.process.pid, s["w7_n"], s["w7_window"],
                                   s["w7_reps"], log=log))
     peer_ratios(results)
+    if "w6" in only:
+        from bench import redis_cpu
+
+        results.update(redis_cpu.per_task_from_fractions(results))
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     print(report.table(results, meta))
     if args.json:

@@ -1,4 +1,4 @@
-"""W6: rush.optuna against Optuna's own way to share a study between processes.
+"""O1 (formerly W6): rush.optuna against Optuna's own way to share a study between processes.
 
 Per-trial overhead: ``RandomSampler`` on a trivial objective (one float param), run by
 the same number of processes (1 and 2) each way:

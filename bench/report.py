@@ -47,6 +47,27 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("w2_bare_redis_cpu_us", "CPU of redis-server, bare", "us/task"),
         ("w2_rush_signed_client_cpu_us", "CPU of the bench process, rush signed", "us/task"),
     ]),
+    ("W6 redis-server CPU per task (INFO cpu); one-round-trip steps (pinned like W1)", [
+        ("w6_redis_cpu_us_w1", "w6_redis_cpu_us_w1: W1 step (goal <= 20)", "us/task"),
+        ("w6_redis_cpu_us_w2", "w6_redis_cpu_us_w2: W2 step (goal <= 20)", "us/task"),
+        ("w6_ceiling_tasks_per_s", "w6_ceiling_tasks_per_s: one Redis core, steps", "int"),
+        ("w6_redis_cpu_us_w1_two_calls", "W1 push_running_tasks + finish_tasks", "us/task"),
+        ("w6_redis_cpu_us_w2_two_calls", "W2 pop_task + finish_tasks", "us/task"),
+        ("w6_redis_cpu_us_w1_bare", "W1 bare, two round trips", "us/task"),
+        ("w6_redis_cpu_us_w2_bare", "W2 bare, two round trips", "us/task"),
+        *[(f"w6_redis_cpu_us_w4_{n}", f"W4, {n} worker(s) (from its CPU share)", "us/task")
+          for n in (1, 2, 4, 8)],
+        ("w1_step_us", "W1 step: finish_and_push_running_tasks", "us/task"),
+        ("w1_two_calls_us", "W1 two calls (same run)", "us/task"),
+        ("w1_step_bare_us", "W1 bare two-round-trip floor (same run)", "us/task"),
+        ("w1_step_ratio_vs_bare", "w1_step_ratio_vs_bare (goal <= 0.7)", "ratio"),
+        ("w1_step_paired_ratio", "  median of paired ratios", "ratio"),
+        ("w2_step_us", "W2 step: finish_and_pop_task", "us/task"),
+        ("w2_two_calls_us", "W2 two calls (same run)", "us/task"),
+        ("w2_step_bare_us", "W2 bare two-round-trip floor (same run)", "us/task"),
+        ("w2_step_ratio_vs_bare", "w2_step_ratio_vs_bare", "ratio"),
+        ("w2_step_paired_ratio", "  median of paired ratios", "ratio"),
+    ]),
     ("W3 fetch_finished_tasks", [
         ("w3_n", "finished tasks", "int"),
         ("w3_cold_100k_s", "rush, cold (new controller)", "s"),
@@ -89,7 +110,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("peer_dask_ratio_vs_w4_2", "  / rush W4 with 2 workers", "ratio"),
         ("peers_skipped", "not installed", "text"),
     ]),
-    ("W6 rush.optuna vs Optuna JournalStorage (RandomSampler, trivial objective, unpinned)", [
+    ("O1 rush.optuna vs Optuna JournalStorage (RandomSampler, trivial objective, unpinned)", [
         ("optuna_overhead_us_per_trial", "rush.optuna, 1 worker", "us/trial"),
         ("optuna_journal_redis_us_per_trial", "journal on Redis, 1 process", "us/trial"),
         ("optuna_journal_file_us_per_trial", "journal on a file, 1 process", "us/trial"),

@@ -1,12 +1,14 @@
 """The Lua scripts of ``rush/lua``: loaded once, registered once per client, called by SHA.
 
 Each script file starts with its KEYS/ARGV contract; ``_lib.lua`` holds the helpers and
-conventions they share and is put in front of every script when it is loaded.
+conventions they share: the helpers a script calls are put in front of it when it is
+loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from typing import Any, Sequence
 
@@ -15,13 +17,46 @@ import redis
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker", "empty_queue",
                 "read_tasks", "worker_info", "trash_keys", "empty_trash", "set_worker_state",
                 "sweep_pending", "register_worker", "heartbeat", "send_kill",
-                "create_priority_tasks", "timed_out", "stop_workers")
+                "create_priority_tasks", "timed_out", "stop_workers", "move_and_claim",
+                "move_and_create")
+_FUNCTION = re.compile(r"^local function (\w+)\(", re.M)
+
+
+def _helpers(lib: str) -> tuple[str, list[tuple[str, str]]]:
+    """``_lib.lua`` cut into its conventions (the text before the first helper) and its
+    helpers, each ``(name, text)`` with the comment above it, in file order."""
+    starts = [m.start() for m in _FUNCTION.finditer(lib)]
+    cuts = []
+    for start in starts:  # a helper's text begins with the comment lines right above it
+        lines = lib[:start].split("\n")[:-1]
+        while lines and lines[-1].startswith("--"):
+            lines.pop()
+        cuts.append(len("\n".join(lines)) + 1 if lines else 0)
+    head = lib[:cuts[0]] if cuts else lib
+    parts = [lib[a:b] for a, b in zip(cuts, cuts[1:] + [len(lib)])]
+    return head, [(_FUNCTION.search(p).group(1), p) for p in parts]  # type: ignore[union-attr]
+
+
+def _with_helpers(head: str, helpers: list[tuple[str, str]], body: str) -> str:
+    """The script ``body`` after the helpers it calls (directly or through another helper):
+    Redis runs a script's whole text on every call, so each unused helper would cost a
+    closure per call."""
+    used: set[str] = set()
+    todo = [body]
+    while todo:
+        text = todo.pop()
+        for name, part in helpers:
+            if name not in used and re.search(rf"\b{name}\(", text):
+                used.add(name)
+                todo.append(part)
+    return head + "".join(p for name, p in helpers if name in used) + body
 
 
 def _load_sources() -> dict[str, str]:
     folder = resources.files("rush") / "lua"
-    lib = (folder / "_lib.lua").read_text(encoding="utf-8")
-    return {name: lib + (folder / f"{name}.lua").read_text(encoding="utf-8")
+    head, helpers = _helpers((folder / "_lib.lua").read_text(encoding="utf-8"))
+    return {name: _with_helpers(head, helpers,
+                                (folder / f"{name}.lua").read_text(encoding="utf-8"))
             for name in SCRIPT_NAMES}
 
 

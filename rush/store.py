@@ -191,6 +191,80 @@ class TaskStore(NetworkLayer):
             n_bytes += size
         return chunks
 
+    def move_and_claim(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
+                       rows: Sequence[Row], worker_id: str, incarnation: str,
+                       wanted: Sequence[str], step: str) -> tuple[WriteReply, Claim]:
+        """A queue worker's step in one round trip: ``move`` its running tasks ``keys`` to
+        ``state`` (finished or failed), then ``pop`` its next task (fields ``wanted``).
+        Both or neither; as the two calls otherwise. Rows too large for one call go as
+        the two calls."""
+        if not self._fits(fields, keys, rows):
+            moved = self.move(state, keys, fields, rows, worker_id, incarnation)
+            return moved, self.pop(worker_id, incarnation, wanted, step)
+        k = self.keys
+        args = [worker_id, incarnation, _RUNNING, self.epoch, step, _KIND[state], k.events,
+                k.task_prefix, len(fields), *fields, len(keys)]
+        for key, row in zip(keys, rows):
+            args.append(key)
+            args.extend(row)
+        reply = self._script(
+            "move_and_claim",
+            [k.running, self.collection(state), k.worker_states, k.incarnations, k.epoch,
+             k.terminate, k.worker_running(worker_id), k.pending(worker_id), k.queued,
+             k.step(worker_id), k.own_queue(worker_id), k.priority, k.deadlines(worker_id),
+             k.terminate_on_idle],
+            [*args, *wanted])
+        terminate, at = bool(reply[0]), 3 + reply[2]
+        moved = WriteReply([decode(x) for x in reply[3:at]], terminate)
+        if len(reply) == at:
+            return moved, Claim(None, [], terminate, bool(reply[1]))
+        return moved, Claim(decode(reply[at]), reply[at + 1:], terminate)
+
+    def move_and_create(self, state: TaskState, keys: Sequence[str], fields: Sequence[str],
+                        rows: Sequence[Row], new_keys: Sequence[str],
+                        new_fields: Sequence[str], new_rows: Sequence[Row], worker_id: str,
+                        incarnation: str) -> tuple[WriteReply, WriteReply]:
+        """A decentralized worker's step in one round trip: ``move`` its running tasks
+        ``keys`` to ``state``, then ``create`` tasks ``new_keys`` running on it. Both or
+        neither; as the two calls otherwise (replies: the move's, the create's). Rows too
+        large for one call go as the two calls."""
+        # each half within a call's bounds keeps the sum well under Redis's own limits
+        fits = self._fits(fields, keys, rows) and self._fits(new_fields, new_keys, new_rows)
+        if not fits:
+            return (self.move(state, keys, fields, rows, worker_id, incarnation),
+                    self.create(TaskState.RUNNING, new_keys, new_fields, new_rows, worker_id,
+                                incarnation))
+        k = self.keys
+        args = [worker_id, incarnation, _RUNNING, self.epoch, "", _KIND[state], k.events,
+                k.task_prefix, len(fields), *fields, len(keys)]
+        for key, row in zip(keys, rows):
+            args.append(key)
+            args.extend(row)
+        args += [len(new_fields), *new_fields]
+        for key, row in zip(new_keys, new_rows):
+            args.append(key)
+            args.extend(row)
+        reply = self._script(
+            "move_and_create",
+            [k.running, self.collection(state), k.worker_states, k.incarnations, k.epoch,
+             k.terminate, k.worker_running(worker_id), k.all_tasks], args)
+        terminate, at = bool(reply[0]), 2 + reply[1]
+        return (WriteReply([decode(x) for x in reply[2:at]], terminate),
+                WriteReply([decode(x) for x in reply[at:]], terminate))
+
+    def _fits(self, fields: Sequence[str], keys: Sequence[str], rows: Sequence[Row]) -> bool:
+        """Whether the rows go in one call (as ``_chunks`` would send them); without
+        building the chunks, for the steps' few rows. ``RushValueTooLargeError`` as
+        ``_chunks``."""
+        limit = self.max_value_bytes
+        n_bytes = 0
+        for row in rows:
+            for value in row:
+                if len(value) > limit:
+                    self._chunks(fields, keys, rows)  # raises, naming the task and field
+                n_bytes += len(value)
+        return len(keys) + sum(map(len, rows)) <= MAX_CALL_ARGS and n_bytes <= MAX_CALL_BYTES
+
     def create_priority(self, keys: Sequence[str], targets: Sequence[str],
                         fields: Sequence[str], rows: Sequence[Row]) -> list[str]:
         """Create queued tasks, each in the own queue of the worker in ``targets`` while it

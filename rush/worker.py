@@ -15,12 +15,12 @@ from typing import Any, Sequence
 from . import frames
 from ._process import reap
 from .config import RedisConfig
-from .controller import Rush
+from .controller import Rush, _rows, new_keys
 from .crashes import Crash
 from .errors import WorkerStoppedError
 from .heartbeat import start_heartbeat
 from .states import DEFAULT_CONDITION, LEFT_UNFINISHED_MESSAGE, TaskState, WorkerState
-from .store import Claim
+from .store import Claim, WriteReply
 from .validation import (broadcast, check_heartbeat, dict_list, either, field_list, key_list,
                          matching, positive_number)
 from .waiting import block_slices
@@ -32,6 +32,17 @@ logger = logging.getLogger("rush")
 TERMINATE_HINT_SECONDS = 0.05
 #: Task fields a pop returns even when not asked for (only when the task has them).
 _POP_EXTRAS = ("seed",)
+
+
+def _with_extra(fields: tuple[str, str], values: list, extras: list
+                ) -> tuple[tuple[str, ...], list[list]]:
+    """A field and its extra field (``xs``, ``xs_extra``), without the extra when no task
+    has one: an absent field is not stored anyway, and each value sent costs Redis a
+    little on every call."""
+    for extra in extras:
+        if extra is not None:
+            return fields, [values, extras]
+    return fields[:1], [values]
 
 
 class RushWorker(Rush):
@@ -205,7 +216,8 @@ class RushWorker(Rush):
         """
         xss = dict_list("xss", xss)
         extras = matching("xss_extra", either("xss_extra", xss_extra, "extra", extra), len(xss))
-        keys, reply = self._create(TaskState.RUNNING, ("xs", "xs_extra"), [xss, extras])
+        fields, columns = _with_extra(("xs", "xs_extra"), xss, extras)
+        keys, reply = self._create(TaskState.RUNNING, fields, columns)
         if reply is not None:
             self._terminate_hint = (reply.terminate, time.monotonic())
             self._taken.update(dict.fromkeys(keys))
@@ -222,7 +234,7 @@ class RushWorker(Rush):
         keys_ = key_list("keys", keys)
         yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
         extras = matching("yss_extra", either("yss_extra", yss_extra, "extra", extra), len(keys_))
-        self._move(TaskState.FINISHED, keys_, ("ys", "ys_extra"), [yss, extras])
+        self._move(TaskState.FINISHED, keys_, *_with_extra(("ys", "ys_extra"), yss, extras))
 
     push_results = finish_tasks
 
@@ -240,20 +252,109 @@ class RushWorker(Rush):
               columns: list[list]) -> None:
         if not keys:
             return
-        encoders = [self._serializer.encoder(f) for f in fields]
-        rows = [[enc(key, c[i]) for enc, c in zip(encoders, columns)] for i, key in enumerate(keys)]
+        rows = self._encode(keys, fields, columns)
         try:
             reply = self._store.move(state, keys, fields, rows, *self._writer())
         except WorkerStoppedError:
-            self._forget_taken(keys)
-            logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
-                           self._worker_id, len(keys))
+            self._discard(keys)
             return
+        self._moved(keys, reply)
+
+    def _encode(self, keys: list[str], fields: tuple[str, ...], columns: list[list]) -> list[list]:
+        encoders = [self._serializer.encoder(f) for f in fields]
+        return [[enc(key, c[i]) for enc, c in zip(encoders, columns)] for i, key in enumerate(keys)]
+
+    def _discard(self, keys: list[str]) -> None:
+        """The results of ``keys`` were refused: this worker no longer runs."""
+        self._forget_taken(keys)
+        logger.warning("worker %s no longer runs: discarded the results of %d task(s)",
+                       self._worker_id, len(keys))
+
+    def _moved(self, keys: list[str], reply: WriteReply) -> None:
         self._terminate_hint = (reply.terminate, time.monotonic())
         self._forget_taken(keys)
         if reply.skipped:
             logger.warning("discarded %d task(s) that were not running (first writer wins): %s",
                            len(reply.skipped), frames.preview(reply.skipped))
+
+    # -- one round trip per step ---------------------------------------------------
+
+    def finish_and_pop_task(self, keys: str | Sequence[str], yss: Sequence[dict],
+                            yss_extra: Sequence[dict] | None = None, timeout: float = 1,
+                            fields: str | Sequence[str] = ("xs",)) -> dict | None:
+        """``finish_tasks(keys, yss, yss_extra)`` then ``pop_task(timeout, fields)``, in one
+        round trip: a queue worker's step. Returns the next task, as ``pop_task``.
+
+        The same semantics as the two calls: keys that are not running are discarded with
+        a warning (first writer wins); when no task is queued it waits up to ``timeout``
+        seconds (the results are stored before it waits). Once the worker was killed or
+        declared lost, nothing is written, the results are discarded with a warning and
+        ``WorkerStoppedError`` is raised. Bad input raises before anything is sent.
+        """
+        keys_ = key_list("keys", keys)
+        yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
+        names, columns = _with_extra(("ys", "ys_extra"), yss,
+                                     matching("yss_extra", yss_extra, len(keys_)))
+        return self._move_and_pop(TaskState.FINISHED, keys_, names, columns, timeout, fields)
+
+    def fail_and_pop_task(self, keys: str | Sequence[str],
+                          conditions: Sequence[dict] | None = None, timeout: float = 1,
+                          fields: str | Sequence[str] = ("xs",)) -> dict | None:
+        """``fail_tasks(keys, conditions)`` then ``pop_task(timeout, fields)``, in one round
+        trip; as ``finish_and_pop_task`` otherwise."""
+        keys_ = key_list("keys", keys)
+        conds = matching("conditions", conditions, len(keys_), DEFAULT_CONDITION)
+        return self._move_and_pop(TaskState.FAILED, keys_, ("condition",), [conds], timeout,
+                                  fields)
+
+    def _move_and_pop(self, state: TaskState, keys: list[str], fields: tuple[str, ...],
+                      columns: list[list], timeout: float, pop_fields: str | Sequence[str]
+                      ) -> dict | None:
+        names = field_list("fields", pop_fields)
+        positive_number("timeout", timeout)
+        wanted = names + tuple(f for f in _POP_EXTRAS if f not in names)
+        rows = self._encode(keys, fields, columns)
+        try:
+            reply, claim = self._store.move_and_claim(state, keys, fields, rows, *self._writer(),
+                                                      wanted, self._step())
+        except WorkerStoppedError:
+            self._discard(keys)
+            raise
+        self._moved(keys, reply)
+        return self._claimed(claim, wanted, len(names), timeout)
+
+    def finish_and_push_running_tasks(
+            self, keys: str | Sequence[str], yss: Sequence[dict], xss: Sequence[dict],
+            yss_extra: Sequence[dict] | None = None,
+            xss_extra: Sequence[dict] | None = None) -> list[str]:
+        """``finish_tasks(keys, yss, yss_extra)`` then ``push_running_tasks(xss,
+        xss_extra)``, in one round trip: a decentralized worker's step. Returns the keys of
+        the new tasks.
+
+        The same semantics as the two calls: keys that are not running are discarded with
+        a warning (first writer wins). Once the worker was killed or declared lost, nothing
+        is written, the results are discarded with a warning and ``WorkerStoppedError`` is
+        raised. Bad input raises before anything is sent.
+        """
+        keys_ = key_list("keys", keys)
+        yss = broadcast("yss", dict_list("yss", yss), len(keys_), against="keys")
+        xss = dict_list("xss", xss)
+        fields, columns = _with_extra(("ys", "ys_extra"), yss,
+                                      matching("yss_extra", yss_extra, len(keys_)))
+        new_fields, new_columns = _with_extra(("xs", "xs_extra"), xss,
+                                              matching("xss_extra", xss_extra, len(xss)))
+        rows = self._encode(keys_, fields, columns)
+        new = new_keys(len(xss))
+        new_rows = _rows(self._serializer, new, new_fields, new_columns)
+        try:
+            moved, _ = self._store.move_and_create(TaskState.FINISHED, keys_, fields, rows, new,
+                                                   new_fields, new_rows, *self._writer())
+        except WorkerStoppedError:
+            self._discard(keys_)
+            raise
+        self._moved(keys_, moved)
+        self._taken.update(dict.fromkeys(new))
+        return new
 
     def _forget_taken(self, keys: Sequence[str]) -> None:
         for key in keys:
@@ -273,6 +374,11 @@ class RushWorker(Rush):
         positive_number("timeout", timeout)
         wanted = names + tuple(f for f in _POP_EXTRAS if f not in names)
         claim = self._store.pop(self._worker_id, self._incarnation, wanted, self._step())
+        return self._claimed(claim, wanted, len(names), timeout)
+
+    def _claimed(self, claim: Claim, wanted: tuple[str, ...], n_requested: int,
+                 timeout: float) -> dict | None:
+        """The task of a claim; when there was none, wait for one up to ``timeout`` s."""
         if claim.key is None and not claim.idle and timeout > 0:
             claim = self._wait_for_task(wanted, timeout)
         seen = time.monotonic()
@@ -281,7 +387,7 @@ class RushWorker(Rush):
         if claim.key is None:
             return None
         self._taken[claim.key] = None
-        return self._task(claim, wanted, len(names))
+        return self._task(claim, wanted, n_requested)
 
     def _wait_for_task(self, fields: Sequence[str], timeout: float) -> Claim:
         """Block up to ``timeout`` s for a task of the shared queue, in short slices; after

@@ -303,3 +303,24 @@ def wl_branin_logged(rush, pause: float = 0.02, log_every: int = 10) -> None:
         if i % log_every == 0:
             lg.info("evaluation %d: y = %.4f", i, y)
         time.sleep(pause)  # the loop's own pacing: a steady, watchable stream of results
+
+
+def wl_step_queue(rush) -> None:
+    """The queue loop in one round trip per task: finish this task and pop the next."""
+    task = None
+    while not rush.terminated_on_idle and not rush.terminated:
+        task = rush.pop_task(timeout=0.5) if task is None else task
+        while task is not None:
+            y = {"y": task["xs"]["x"] ** 2, "by": rush.worker_id}
+            task = rush.finish_and_pop_task(task["key"], [y], timeout=0.5)
+
+
+def wl_step_count_up(rush, n: int) -> None:
+    """The decentralized loop in one round trip per task: finish this task and create the
+    next, until the network has ``n`` finished tasks."""
+    i = 0
+    keys = rush.push_running_tasks([{"x": i}])
+    while rush.n_finished_tasks < n:
+        i += 1
+        keys = rush.finish_and_push_running_tasks(keys, [{"y": (i - 1) ** 2}], [{"x": i}])
+    rush.finish_tasks(keys, [{"y": i * i}])

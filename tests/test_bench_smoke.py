@@ -26,6 +26,8 @@ CORE_KEYS = [
     "w7_worker_info_ms", "w7_detect_lost_ms", "w7_stop_workers_ms", "w7_reset_ms",
     "w7_heartbeat_redis_cpu_pct",
     "w8_fetch_1m_ratio_vs_floor", "w8_fetch_1m_peak_mem_ratio", "w8_reset_max_block_ms",
+    "w6_redis_cpu_us_w1", "w6_redis_cpu_us_w2", "w6_ceiling_tasks_per_s", "w1_step_ratio_vs_bare",
+    "w6_redis_cpu_us_w4_1",
 ]
 PEER_KEYS = {
     "optuna": ["peer_optuna_1p_us", "peer_optuna_2p_us", "peer_optuna_1p_ratio_vs_w1",

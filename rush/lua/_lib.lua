@@ -1,5 +1,6 @@
--- _lib: helpers every script shares. scripts.py puts this text in front of each script
--- when it loads them (scripts on Redis 6.2 cannot call one another).
+-- _lib: helpers every script shares. scripts.py puts this header and the helpers a script
+-- calls in front of it when it loads it (scripts on Redis 6.2 cannot call one another).
+-- Each helper is a top-level `local function`, with its comment right above it.
 --
 -- Conventions of every script:
 -- * fixed keys of the network come in KEYS; per-task and per-worker keys are built from
@@ -91,8 +92,13 @@ end
 
 -- HSET one row of field values into a task hash. The F field names are
 -- ARGV[names + 1 .. names + F], the values ARGV[at + 1 .. at + F]; "" = field absent.
-local function write_row(hash, names, nf, at)
+-- `field`, `value` (optional): one more pair, written by the same HSET.
+local function write_row(hash, names, nf, at, field, value)
   local pairs = {}
+  if field then
+    pairs[1] = field
+    pairs[2] = value
+  end
   for f = 1, nf do
     local value = ARGV[at + f]
     if value ~= "" then
@@ -111,15 +117,131 @@ local function now()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- Create a task: its hash (F field values, as in write_row) and its place in the list of
--- all tasks. False, and nothing written, when its hash exists (a resent call).
-local function new_task(all_tasks, hash, key, names, nf, at)
+-- Create a task: its hash (F field values, as in write_row, plus the optional pair
+-- `field`, `value`) and its place in the list of all tasks. False, and nothing written,
+-- when its hash exists (a resent call).
+local function new_task(all_tasks, hash, key, names, nf, at, field, value)
   if redis.call("EXISTS", hash) == 1 then
     return false
   end
-  write_row(hash, names, nf, at)
+  write_row(hash, names, nf, at, field, value)
   redis.call("RPUSH", all_tasks, key)
   return true
+end
+
+-- Create the tasks of the rows ARGV[first ..] (each a key and F values, field names at
+-- ARGV[names + 1 ..]) up to ARGV[last], in the collection `target` of `kind` ("list",
+-- "set", or "running": a set, and `own_running`, with the task's worker_id set to
+-- `worker_id`). Returns the keys that existed (not written) and how many were created.
+local function create_rows(all_tasks, target, kind, own_running, worker_id, prefix, names,
+                           nf, first, last)
+  local existing, created = {}, 0
+  local field, value
+  if kind == "running" then
+    field, value = "worker_id", worker_id
+  end
+  for at = first, last, nf + 1 do
+    local key = ARGV[at]
+    if new_task(all_tasks, prefix .. key, key, names, nf, at, field, value) then
+      add_to(kind, target, key)
+      if field then
+        redis.call("SADD", own_running, key)
+      end
+      created = created + 1
+    else
+      existing[#existing + 1] = key
+    end
+  end
+  return existing, created
+end
+
+-- Move the running tasks of the rows ARGV[first ..] (each a key and F values, field names
+-- at ARGV[names + 1 ..]) up to ARGV[last] to `dest` of `kind` ("list" or "set"), writing
+-- their rows. First writer wins: a key moves only if it is still in `running`; every
+-- other key is discarded, but for one whose first field already holds this call's value
+-- (the call ran before: a resend). Returns the discarded keys and how many moved.
+local function move_rows(running, dest, kind, own_running, prefix, names, nf, first, last)
+  local discarded, moved = {}, 0
+  for at = first, last, nf + 1 do
+    local key = ARGV[at]
+    if redis.call("SREM", running, key) == 1 then
+      write_row(prefix .. key, names, nf, at)
+      add_to(kind, dest, key)
+      redis.call("SREM", own_running, key)
+      moved = moved + 1
+    elseif ARGV[at + 1] == "" or redis.call("HGET", prefix .. key, ARGV[names + 1]) ~= ARGV[at + 1] then
+      discarded[#discarded + 1] = key
+    end
+  end
+  return discarded, moved
+end
+
+-- The fields ARGV[first ..] of the task `key`, as {key, values...} (a resent claim).
+local function read_claimed(prefix, key, first)
+  local task = {key}
+  local got = redis.call("HMGET", prefix .. key, unpack(ARGV, first))
+  for i = 1, #got do
+    task[#task + 1] = got[i]
+  end
+  return task
+end
+
+-- A claim refused because the worker no longer runs: its pending keys (moved there by a
+-- blocking pop) go back to the head of the queue; they never started, and no task is lost.
+local function release_pending(pending, queued)
+  local keys = redis.call("LRANGE", pending, 0, -1)
+  for i = #keys, 1, -1 do
+    redis.call("LPUSH", queued, keys[i])
+  end
+  redis.call("DEL", pending)
+end
+
+-- Mark the next task running for the writer `w` (allowed to write): from its pending
+-- list, else (unless `pending_only`) its own queue, else the shared queue. c: the claim's
+-- keys {pending, queued, running, own_running, step, own_queue, priority, deadlines}. Task
+-- control: a task with "max_retries" counts this attempt in "attempts", a task with a
+-- "timeout" gets its deadline (Redis time + timeout). Returns {key, values of the fields
+-- ARGV[first ..]}, or nil when there is no task.
+local function claim_next(c, w, prefix, pending_only, first)
+  local key = false
+  -- both lists are empty nearly always: one EXISTS instead of two LPOPs then
+  if redis.call("EXISTS", c.pending, c.own_queue) > 0 then
+    key = redis.call("LPOP", c.pending)
+    if not key and not pending_only then
+      key = redis.call("LPOP", c.own_queue)
+      if key then
+        redis.call("SREM", c.priority, key)
+      end
+    end
+  end
+  if not key and not pending_only then
+    key = redis.call("LPOP", c.queued)
+  end
+  if not key then
+    return nil
+  end
+  local hash = prefix .. key
+  remember_claim(c.step, w, key)
+  redis.call("SADD", c.running, key)
+  redis.call("SADD", c.own_running, key)
+  redis.call("HSET", hash, "worker_id", w[1])
+  local got = redis.call("HMGET", hash, "timeout", "max_retries", unpack(ARGV, first))
+  if got[2] then
+    local attempts = redis.call("HINCRBY", hash, "attempts", 1)
+    for i = 3, #got do
+      if ARGV[first + i - 3] == "attempts" then
+        got[i] = attempts
+      end
+    end
+  end
+  if got[1] then
+    redis.call("ZADD", c.deadlines, string.format("%.6f", now() + tonumber(got[1])), key)
+  end
+  local task = {key}
+  for i = 3, #got do
+    task[#task + 1] = got[i]
+  end
+  return task
 end
 
 -- Whether a task runs on a worker: in the running set, with that worker id in its hash

@@ -33,56 +33,21 @@
 local w = writer(1)
 local key = claimed_before(KEYS[9], w)
 if key then  -- a resend: the same task, read again (it runs on this worker)
-  local task = {key}
-  local got = redis.call("HMGET", ARGV[6] .. key, unpack(ARGV, 8))
-  for i = 1, #got do
-    task[#task + 1] = got[i]
-  end
-  return {terminate_flag(KEYS[7], w[1]), task}
+  return {terminate_flag(KEYS[7], w[1]), read_claimed(ARGV[6], key, 8)}
 end
 local refused = refusal(KEYS[4], KEYS[5], KEYS[6], w)
 if refused then
   if refused.err == "WORKER_STOPPED" then
-    local pending = redis.call("LRANGE", KEYS[1], 0, -1)
-    for i = #pending, 1, -1 do
-      redis.call("LPUSH", KEYS[2], pending[i])
-    end
-    redis.call("DEL", KEYS[1])
+    release_pending(KEYS[1], KEYS[2])
   end
   return refused
 end
 local terminate = terminate_flag(KEYS[7], w[1])
-key = redis.call("LPOP", KEYS[1])
-if not key and ARGV[7] ~= "1" then
-  key = redis.call("LPOP", KEYS[10])
-  if key then
-    redis.call("SREM", KEYS[11], key)
-  else
-    key = redis.call("LPOP", KEYS[2])
-  end
-end
-if not key then
+local task = claim_next({pending = KEYS[1], queued = KEYS[2], running = KEYS[3],
+                         own_running = KEYS[8], step = KEYS[9], own_queue = KEYS[10],
+                         priority = KEYS[11], deadlines = KEYS[12]},
+                        w, ARGV[6], ARGV[7] == "1", 8)
+if not task then
   return {terminate, {}, redis.call("EXISTS", KEYS[13])}
-end
-local hash = ARGV[6] .. key
-remember_claim(KEYS[9], w, key)
-redis.call("SADD", KEYS[3], key)
-redis.call("SADD", KEYS[8], key)
-redis.call("HSET", hash, "worker_id", w[1])
-local got = redis.call("HMGET", hash, "timeout", "max_retries", unpack(ARGV, 8))
-if got[2] then
-  local attempts = redis.call("HINCRBY", hash, "attempts", 1)
-  for i = 3, #got do
-    if ARGV[i + 5] == "attempts" then
-      got[i] = attempts
-    end
-  end
-end
-if got[1] then
-  redis.call("ZADD", KEYS[12], string.format("%.6f", now() + tonumber(got[1])), key)
-end
-local task = {key}
-for i = 3, #got do
-  task[#task + 1] = got[i]
 end
 return {terminate, task}

@@ -25,23 +25,9 @@ local refused = refusal(KEYS[3], KEYS[4], KEYS[5], w)
 if refused then
   return refused
 end
-local kind = ARGV[6]
 local nf = tonumber(ARGV[9])
-local existing, created = {}, 0
-for at = 10 + nf, #ARGV, nf + 1 do
-  local key = ARGV[at]
-  local hash = ARGV[8] .. key
-  if new_task(KEYS[1], hash, key, 9, nf, at) then
-    add_to(kind, KEYS[2], key)
-    if kind == "running" then
-      redis.call("SADD", KEYS[7], key)
-      redis.call("HSET", hash, "worker_id", w[1])
-    end
-    created = created + 1
-  else
-    existing[#existing + 1] = key
-  end
-end
+local existing, created = create_rows(KEYS[1], KEYS[2], ARGV[6], KEYS[7], w[1], ARGV[8], 9,
+                                      nf, 10 + nf, #ARGV)
 if ARGV[7] ~= "" and created > 0 then
   redis.call("PUBLISH", ARGV[7], "tasks")
 end

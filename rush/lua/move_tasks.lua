@@ -25,18 +25,8 @@ if refused then
   return refused
 end
 local nf = tonumber(ARGV[9])
-local discarded, moved = {}, 0
-for at = 10 + nf, #ARGV, nf + 1 do
-  local key = ARGV[at]
-  if redis.call("SREM", KEYS[1], key) == 1 then
-    write_row(ARGV[8] .. key, 9, nf, at)
-    add_to(ARGV[6], KEYS[2], key)
-    redis.call("SREM", KEYS[7], key)
-    moved = moved + 1
-  elseif ARGV[at + 1] == "" or redis.call("HGET", ARGV[8] .. key, ARGV[10]) ~= ARGV[at + 1] then
-    discarded[#discarded + 1] = key
-  end
-end
+local discarded, moved = move_rows(KEYS[1], KEYS[2], ARGV[6], KEYS[7], ARGV[8], 9, nf,
+                                   10 + nf, #ARGV)
 if moved > 0 then
   redis.call("PUBLISH", ARGV[7], "tasks")
 end
