@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 import redis
+import redis.cluster
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
@@ -68,11 +69,41 @@ class DeadlineRetry(Retry):
 
 def connect(config: RedisConfig, retry_seconds: float | None = None) -> redis.Redis:
     """A client that retries transient errors for ``config.retry_seconds`` (a wall-clock
-    deadline per call)."""
+    deadline per call).
+
+    For a cluster (``config.cluster``), redis-py's ``RedisCluster``: it finds the nodes
+    and slots now (``RushConnectionError`` if it cannot), follows MOVED/ASK, and retries
+    a failed command a few times after refreshing the topology (redis-py's own policy:
+    ``retry_seconds`` does not apply).
+    """
     seconds = config.retry_seconds if retry_seconds is None else retry_seconds
+    if config.cluster:
+        return _connect_cluster(config)
     return redis.Redis(**config.connection_kwargs(), retry=DeadlineRetry(seconds),
                        socket_timeout=SOCKET_TIMEOUT,
                        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT, health_check_interval=30)
+
+
+def _connect_cluster(config: RedisConfig) -> redis.Redis:
+    try:
+        return redis.cluster.RedisCluster(  # type: ignore[return-value]
+            **config.connection_kwargs(), socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_CONNECT_TIMEOUT, health_check_interval=30)
+    except redis.exceptions.RedisClusterException as e:
+        if "Cluster mode is not enabled" in str(e):
+            raise not_a_cluster_error(config) from None
+        raise connection_error(config, e) from None
+    except redis.exceptions.AuthenticationError as e:
+        raise connection_error(config, e) from None
+
+
+def not_a_cluster_error(config: RedisConfig) -> RushError:
+    """The error of a cluster URL that points at a Redis without cluster mode."""
+    scheme = "rediss" if config.ssl else "redis"
+    return RushError(
+        f"Redis at {config.location} is not a Redis Cluster node (cluster mode is not "
+        f"enabled there), but the config asks for one ({config.redacted_url}): use "
+        f"{scheme}://{config.location} for a single server")
 
 
 def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectionError:
@@ -88,13 +119,16 @@ def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectio
 
 def check_connection(config: RedisConfig, seconds: float = FIRST_CONNECT_SECONDS) -> None:
     """PING Redis, retrying for about ``seconds``; raise ``RushConnectionError`` if it never answers."""
-    probe = connect(config, retry_seconds=0)
+    # for a cluster, the one node named: its answer tells whether it is a cluster node
+    probe = _probe(config, SOCKET_CONNECT_TIMEOUT) if config.cluster else connect(config, 0)
     deadline = time.monotonic() + seconds
     delay = _BACKOFF_BASE
     try:
         while True:
             try:
                 probe.ping()
+                if config.cluster and not _cluster_enabled(probe):
+                    raise not_a_cluster_error(config)
                 return
             except redis.exceptions.AuthenticationError as e:
                 raise connection_error(config, e) from None
@@ -109,16 +143,25 @@ def check_connection(config: RedisConfig, seconds: float = FIRST_CONNECT_SECONDS
 
 def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
     """True when something answers PING at ``config`` right now (no retry)."""
-    # retry=Retry(NoBackoff(), 0): redis-py >= 6 retries 3 times by default, which turned
-    # this probe into ~4 s on a closed port (and slowed every RedisServer start-up)
-    probe = redis.Redis(**config.connection_kwargs(), socket_connect_timeout=timeout,
-                        socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    probe = _probe(config, timeout)
     try:
         return bool(probe.ping())
     except (redis.exceptions.RedisError, OSError):
         return False
     finally:
         probe.close()
+
+
+def _probe(config: RedisConfig, timeout: float) -> redis.Redis:
+    """A plain client of the one node ``config`` names (for a cluster too), without retry."""
+    # retry=Retry(NoBackoff(), 0): redis-py >= 6 retries 3 times by default, which turned
+    # this probe into ~4 s on a closed port (and slowed every RedisServer start-up)
+    return redis.Redis(**config.connection_kwargs(), socket_connect_timeout=timeout,
+                       socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def _cluster_enabled(probe: redis.Redis) -> bool:
+    return bool(probe.info("cluster").get("cluster_enabled"))
 
 
 def translate_errors(config_of: Callable[[Any], RedisConfig],

@@ -116,12 +116,10 @@ class WorkerRegistry(NetworkLayer):
 
     def record_crash(self, worker_id: str, crash: str, log_record: str) -> None:
         """Store the JSON record of a worker's crash and the ERROR record of its log, in
-        one MULTI (whatever the worker's ``lgr_thresholds``)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.worker_errors, worker_id, crash)
-        pipe.rpush(self.keys.log(worker_id), log_record)
-        pipe.publish(self.keys.events, "workers")
-        pipe.execute()
+        one step (whatever the worker's ``lgr_thresholds``)."""
+        k = self.keys
+        self._script("record_crash", [k.worker_errors, k.log(worker_id)],
+                     [worker_id, crash, log_record, k.events])
         self.announce()
 
     def crashes(self) -> list[bytes]:
@@ -156,14 +154,12 @@ class WorkerRegistry(NetworkLayer):
                           remote: bool) -> None:
         """Record a worker that was stopped before it registered (its process is gone) in
         ``state``; a worker that did register keeps its record (every write is HSETNX)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(self.keys.worker_states, worker_id, WorkerState(state).value)
-        for field, value in (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
-                             ("heartbeat", 0), ("remote", int(remote)),
-                             ("registered", time.time())):
-            pipe.hsetnx(self.keys.worker(worker_id), field, value)
-        pipe.publish(self.keys.events, "workers")
-        pipe.execute()
+        k = self.keys
+        fields = (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
+                  ("heartbeat", 0), ("remote", int(remote)), ("registered", time.time()))
+        self._script("mark_unregistered", [k.worker_states, k.worker(worker_id)],
+                     [worker_id, WorkerState(state).value, k.events,
+                      *[x for item in fields for x in item]])
 
     def set_terminated(self, worker_id: str, incarnation: str = "") -> bool:
         """Running -> terminated (only in ``incarnation``, when given), the tasks in its

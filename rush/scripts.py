@@ -11,11 +11,13 @@ from importlib import resources
 from typing import Any, Sequence
 
 import redis
+import redis.cluster
 
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker", "empty_queue",
                 "read_tasks", "worker_info", "trash_keys", "empty_trash", "set_worker_state",
                 "sweep_pending", "register_worker", "heartbeat", "send_kill",
-                "create_priority_tasks", "timed_out")
+                "create_priority_tasks", "timed_out", "record_crash", "mark_unregistered",
+                "next_deadline")
 
 
 def _load_sources() -> dict[str, str]:
@@ -31,7 +33,8 @@ _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SOURCES.i
 
 class Scripts:
     """Calls the scripts on one client by SHA; loads them again if Redis forgot them
-    (a restarted server), so a call never fails for that."""
+    (a restarted server, a cluster node that joined or took over a slot), so a call never
+    fails for that."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -47,8 +50,15 @@ class Scripts:
             return self._client.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
     def load_all(self) -> None:
-        """Register every script on the server (one round trip)."""
-        pipe = self._client.pipeline(transaction=False)
-        for src in SOURCES.values():
-            pipe.script_load(src)
-        pipe.execute()
+        """Register every script on the server (one round trip); on a cluster, on each
+        master (one round trip per master: a cluster pipeline cannot carry SCRIPT LOAD)."""
+        client = self._client
+        if isinstance(client, redis.cluster.RedisCluster):
+            nodes = [client.get_redis_connection(n) for n in client.get_primaries()]
+        else:
+            nodes = [client]
+        for node in nodes:
+            pipe = node.pipeline(transaction=False)
+            for src in SOURCES.values():
+                pipe.script_load(src)
+            pipe.execute()
