@@ -161,7 +161,15 @@ def _probe(config: RedisConfig, timeout: float) -> redis.Redis:
 
 
 def _cluster_enabled(probe: redis.Redis) -> bool:
-    return bool(probe.info("cluster").get("cluster_enabled"))
+    # CLUSTER INFO rather than INFO: the cluster client needs the CLUSTER commands anyway,
+    # so a least-privilege user (rush acl) may run it
+    try:
+        probe.execute_command("CLUSTER INFO")
+    except redis.exceptions.ResponseError as e:
+        if "cluster support disabled" in str(e):
+            return False
+        raise
+    return True
 
 
 def translate_errors(config_of: Callable[[Any], RedisConfig],

@@ -234,3 +234,33 @@ def test_the_index_of_networks_is_on_its_own_slot(redis_cluster, networks):
     index_node = redis_cluster.node_of(NETWORKS)
     assert any(redis_cluster.node_of(c.keys.epoch) != index_node for c in networks)
     assert set(NetworkIndex(networks[0].connector).network_ids()) >= {c.network_id for c in networks}
+
+
+def test_a_least_privilege_user_runs_its_network_on_a_cluster(redis_cluster, network_id,
+                                                               monkeypatch):
+    from rush.acl import acl_setuser
+
+    for name in ("RUSH_REDIS_URL", "REDIS_URL", "RUSH_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    user = f"u-{network_id}"
+    for port in redis_cluster.ports:  # ACL users are per node
+        admin = redis.Redis(host="127.0.0.1", port=port)
+        admin.execute_command(*acl_setuser(network_id, user, "pw-1").split())
+        admin.close()
+    config = rush.RedisConfig(url=f"redis+cluster://{user}:pw-1@127.0.0.1:{redis_cluster.ports[1]}")
+    controller = rush.rsh(network_id, config=config)
+    try:
+        controller.push_tasks([{"x": 4}])
+        worker = rush.RushWorker(network_id, config=config)
+        task = worker.pop_task(timeout=5)
+        worker.finish_tasks(task["key"], [{"y": 16}])
+        worker.close()
+        assert controller.fetch_finished_tasks()["y"].tolist() == [16]
+        controller.reset()
+        assert nodes_holding(redis_cluster, network_id) == set()
+    finally:
+        controller.close()
+        for port in redis_cluster.ports:
+            admin = redis.Redis(host="127.0.0.1", port=port)
+            admin.acl_deluser(user)
+            admin.close()
