@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import redis
+import redis.cluster
 
 from ._process import host_identity, process_start
 from .connection import translate_errors
@@ -312,23 +313,33 @@ class WorkerRegistry(NetworkLayer):
     # -- the server ----------------------------------------------------------------
 
     def server_info(self) -> dict[str, Any]:
-        """The server's ``INFO``."""
-        return dict(self.client.info())
+        """The server's ``INFO``; on a cluster, that of the master holding the network."""
+        return dict(self.client.info(**self._own_node()))
 
     def snapshot_schedule(self) -> str:
         """The server's ``save`` setting ("" = no snapshots)."""
         return decode(self._config_get("save"))
 
     def set_snapshot_schedule(self, schedule: str) -> None:
-        """Set the server's ``save`` setting."""
+        """Set the server's ``save`` setting (on a cluster, every master's)."""
+        kw = {}
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            kw = {"target_nodes": redis.cluster.RedisCluster.PRIMARIES}
         try:
-            self.client.config_set("save", schedule)
+            self.client.config_set("save", schedule, **kw)
         except redis.exceptions.ResponseError as e:
             raise RushError(f"Redis refused CONFIG SET save {schedule!r}: {e} (managed Redis "
                             "services often disable CONFIG; set the schedule there)") from None
 
+    def _own_node(self) -> dict[str, Any]:
+        """On a cluster, the keyword that sends a server command to the master holding the
+        network's slot (else redis-py picks a node, or asks them all)."""
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            return {"target_nodes": self.client.get_node_from_key(self.keys.epoch)}
+        return {}
+
     def _config_get(self, name: str) -> str | bytes:
         try:
-            return self.client.config_get(name).get(name) or ""
+            return self.client.config_get(name, **self._own_node()).get(name) or ""
         except redis.exceptions.ResponseError as e:
             raise RushError(f"Redis refused CONFIG GET {name}: {e}") from None

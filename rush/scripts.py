@@ -53,12 +53,23 @@ class Scripts:
         """Register every script on the server (one round trip); on a cluster, on each
         master (one round trip per master: a cluster pipeline cannot carry SCRIPT LOAD)."""
         client = self._client
-        if isinstance(client, redis.cluster.RedisCluster):
-            nodes = [client.get_redis_connection(n) for n in client.get_primaries()]
-        else:
-            nodes = [client]
-        for node in nodes:
-            pipe = node.pipeline(transaction=False)
-            for src in SOURCES.values():
-                pipe.script_load(src)
-            pipe.execute()
+        if not isinstance(client, redis.cluster.RedisCluster):
+            self._load(client)
+            return
+        unreachable = []
+        for node in client.get_primaries():
+            try:
+                self._load(client.get_redis_connection(node))
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                # a master that is down now gets them on its first NOSCRIPT; the network
+                # on it waits for it like any command does
+                unreachable.append(node)
+        if len(unreachable) == len(client.get_primaries()):
+            raise redis.exceptions.ConnectionError("no master of the cluster answers")
+
+    @staticmethod
+    def _load(node: redis.Redis) -> None:
+        pipe = node.pipeline(transaction=False)
+        for src in SOURCES.values():
+            pipe.script_load(src)
+        pipe.execute()

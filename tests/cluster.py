@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,8 @@ class LocalCluster:
     """Three masters (no replicas) on 127.0.0.1; ``url`` is a ``redis+cluster://`` URL of
     the first node, ``ports`` the nodes' ports."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, appendonly: bool = False) -> None:
+        self.appendonly = appendonly
         self.binary = find_redis_server()
         cli = shutil.which("redis-cli", path=str(Path(self.binary).parent)) or shutil.which("redis-cli")
         if cli is None:
@@ -87,18 +89,29 @@ class LocalCluster:
 
     def _start_node(self, port: int) -> subprocess.Popen:
         node_dir = self.dir / str(port)
-        node_dir.mkdir()
+        node_dir.mkdir(exist_ok=True)
         log = open(node_dir / "redis-server.log", "ab")
         try:
             return subprocess.Popen(
                 [self.binary, "--port", str(port), "--bind", "127.0.0.1",
                  "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
-                 "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
+                 "--cluster-node-timeout", "5000", "--save", "",
+                 "--appendonly", "yes" if self.appendonly else "no",
                  "--dir", str(node_dir), "--daemonize", "no"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent, close_fds=True)
+                # the parent-death signal follows the forking *thread*: main thread only
+                preexec_fn=die_with_parent if threading.current_thread() is
+                threading.main_thread() else None, close_fds=True)
         finally:
             log.close()
+
+    def stop_node(self, port: int) -> None:
+        """Stop one node (SIGTERM: with ``appendonly`` its data is on disk)."""
+        reap(self.processes[self.ports.index(port)])
+
+    def start_node(self, port: int) -> None:
+        """Start a stopped node again (it rejoins with its ``nodes.conf``)."""
+        self.processes[self.ports.index(port)] = self._start_node(port)
 
     def _wait(self, condition, what: str) -> None:
         deadline = time.monotonic() + _START_SECONDS

@@ -92,7 +92,7 @@ def test_a_cluster_url_at_a_single_server_is_a_clear_error(config, network_id):
 def test_a_cluster_url_where_nothing_listens_is_a_connection_error(network_id):
     from rush.server import free_port
     nowhere = rush.RedisConfig(host="127.0.0.1", port=free_port(), cluster=True)
-    with pytest.raises(RushConnectionError, match="cannot reach Redis"):
+    with pytest.raises(RushConnectionError, match="cannot reach"):
         rush.rsh(network_id, config=nowhere)
 
 
@@ -264,3 +264,71 @@ def test_a_least_privilege_user_runs_its_network_on_a_cluster(redis_cluster, net
             admin = redis.Redis(host="127.0.0.1", port=port)
             admin.acl_deluser(user)
             admin.close()
+
+
+def test_heartbeats_kills_and_timeouts_work_on_a_cluster(redis_cluster, networks):
+    """The heartbeat process reads the deadlines with the clock of the network's master."""
+    controller = networks[2]
+    controller.push_tasks([{"x": 1, "hang": True}, {"x": 2}], timeouts=1.0)
+    worker_id = controller.start_local_workers(loops.wl_task_queue, n_workers=1,
+                                               heartbeat_period=0.3)[0]
+    wait_until(lambda: controller.n_failed_tasks == 1, 120, message="the heartbeat's timeout")
+    failed = controller.fetch_failed_tasks()
+    assert failed["condition"].tolist() == [{"message": "Task timed out after 1 s"}]
+    assert dict(controller.worker_states.values) == {worker_id: "lost"}
+    assert controller.detect_lost_workers(restart_local_workers=True) == []
+    wait_until(lambda: controller.n_finished_tasks == 1, 120, message="the restarted worker")
+    controller.stop_workers(type="kill")
+    assert dict(controller.worker_states.values) == {worker_id: "killed"}
+
+
+def test_server_reads_go_to_the_networks_master(redis_cluster, networks):
+    controller = networks[0]
+    controller.push_tasks([{"x": 1}])
+    assert controller.redis_info()["tcp_port"] == redis_cluster.node_of(controller.keys.epoch)
+    assert controller.snapshot_schedule == ""
+    controller.snapshot_schedule = "900 1"
+    try:
+        assert controller.snapshot_schedule == "900 1"
+        for port in redis_cluster.ports:  # every master snapshots
+            node = redis.Redis(host="127.0.0.1", port=port)
+            assert node.config_get("save")["save"] == "900 1"
+            node.close()
+    finally:
+        controller.snapshot_schedule = ""
+
+
+def test_a_network_rides_out_a_restart_of_its_master(network_id, monkeypatch):
+    """Commands sent while the network's master is down are sent again until it is back
+    (within ``retry_seconds``); a master that stays down is a clear connection error."""
+    import threading
+    import time
+
+    from cluster import LocalCluster
+
+    for name in ("RUSH_REDIS_URL", "REDIS_URL", "RUSH_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with LocalCluster(appendonly=True) as own:
+        controller = rush.rsh(network_id, config=rush.RedisConfig(url=own.url, retry_seconds=30))
+        try:
+            controller.push_tasks([{"x": 1}])
+            port = own.node_of(controller.keys.epoch)
+            own.stop_node(port)
+            restart = threading.Timer(1.0, own.start_node, args=(port,))
+            restart.start()
+            try:
+                started = time.monotonic()
+                controller.push_tasks([{"x": 2}])  # waits for the master to come back
+                assert time.monotonic() - started >= 0.9
+            finally:
+                restart.join()
+            assert controller.n_queued_tasks == 2
+
+            own.stop_node(port)
+            other = next(p for p in own.ports if p != port)  # the URL names a live node
+            short = rush.RedisConfig(url=f"redis+cluster://127.0.0.1:{other}", retry_seconds=1)
+            with pytest.raises(RushConnectionError, match="cannot reach the Redis Cluster") as e:
+                rush.rsh(network_id, config=short)
+            assert f"127.0.0.1:{port}" in str(e.value)  # the master that is down
+        finally:
+            controller.close()
