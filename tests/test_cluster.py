@@ -332,3 +332,49 @@ def test_a_network_rides_out_a_restart_of_its_master(network_id, monkeypatch):
             assert f"127.0.0.1:{port}" in str(e.value)  # the master that is down
         finally:
             controller.close()
+
+
+def test_a_password_cluster_reaches_script_and_local_workers_without_leaking(network_id,
+                                                                            monkeypatch,
+                                                                            tmp_path):
+    """The URL (password included) travels in the environment: never in an argv, a repr or
+    a log line; a script worker run in a shell and local workers both get there."""
+    from cluster import LocalCluster
+
+    password = "cl-pw-7d1e"
+    for name in ("RUSH_REDIS_URL", "REDIS_URL", "RUSH_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with LocalCluster() as own:
+        for port in own.ports:
+            node = redis.Redis(host="127.0.0.1", port=port)
+            node.config_set("requirepass", password)
+            node.close()
+        config = rush.RedisConfig(url=f"redis+cluster://:{password}@127.0.0.1:{own.ports[2]}")
+        controller = rush.rsh(network_id, config=config)
+        shell = None
+        try:
+            assert password not in repr(controller) and password not in str(config)
+            controller.push_tasks([{"x": i} for i in range(10)])
+            controller.start_local_workers(worker_loop=loops.wl_queue, n_workers=1)
+            command = controller.worker_script(worker_loop=loops.wl_queue)
+            tests = os.path.dirname(os.path.abspath(__file__))
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.path.dirname(tests)]))
+            with open(tmp_path / "script.err", "wb") as err:
+                shell = subprocess.Popen(command, shell=True, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)
+            wait_until(lambda: controller.n_running_workers == 2, 120, message="2 workers")
+            wait_until(lambda: controller.n_finished_tasks == 10, 120, message="10 tasks")
+            for pid in controller.worker_info["pid"]:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    assert password.encode() not in f.read()
+            assert set(controller.worker_info["remote"]) == {True, False}
+            controller.stop_workers(type="terminate")
+            wait_until(lambda: controller.n_running_workers == 0, 120, message="the ends")
+            assert shell.wait(60) == 0
+        finally:
+            if shell is not None and shell.poll() is None:
+                os.killpg(shell.pid, 9)
+                shell.wait()
+            controller.reset()
+            controller.close()
