@@ -15,6 +15,9 @@ rules too). Left out on purpose:
   and ``redis_info()`` need an administrator's user. redis-py's ``CLIENT SETINFO`` on
   connecting is refused and ignored (the command only exists from Redis 7.2 on).
 
+On a Redis Cluster, ACL users are per node: the line goes to every master. The user
+may run the few read-only commands redis-py's cluster client learns the cluster with.
+
 The rules use the syntax of Redis 6.2 (``~`` and ``&`` patterns, ``+command|subcommand``),
 which later versions accept too.
 """
@@ -50,6 +53,9 @@ COMMANDS = (
     "zadd", "zrem", "zscore", "zrange", "zrangebyscore",
     # Redis's clock (deadlines of timeouts)
     "time",
+    # what redis-py's cluster client reads to learn the nodes, slots and key positions
+    # (a Redis Cluster; harmless on a single server)
+    "cluster|info", "cluster|slots", "cluster|shards", "command",
 )
 _USER_NAME = re.compile(r"[A-Za-z0-9._-]+")
 

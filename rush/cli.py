@@ -260,7 +260,9 @@ def _acl(args: argparse.Namespace) -> int:
     print(line, flush=True)
     print("rush acl: run the line above as an administrator (e.g. redis-cli < file), then "
           "connect as that user with the password it holds: "
-          "redis://<user>:<password>@<host>:<port>/<db>", file=sys.stderr)
+          "redis://<user>:<password>@<host>:<port>/<db>. On a Redis Cluster, run it on every "
+          "master (ACL users are per node) and connect with "
+          "redis+cluster://<user>:<password>@<host>:<port>", file=sys.stderr)
     return 0
 
 

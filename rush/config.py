@@ -19,7 +19,9 @@ DEFAULT_RETRY_SECONDS = 30.0
 #: understood where the config is resolved (``rsh()``, ``rush_plan()``, the command line).
 LOCAL_URL = "local"
 
-_SCHEMES = {"redis": False, "rediss": True, "unix": False}
+#: URL scheme -> (TLS, Redis Cluster)
+_SCHEMES = {"redis": (False, False), "rediss": (True, False), "unix": (False, False),
+            "redis+cluster": (False, True), "rediss+cluster": (True, True)}
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -31,6 +33,9 @@ class RedisConfig:
     secret. ``retry_seconds`` bounds how long a running network rides out an outage.
     ``secret``: with it, every payload rush stores is signed (HMAC-SHA256) and checked
     before it is unpickled (see ``rush.serialization``); it never goes to Redis.
+    ``cluster``: ``host:port`` is a node of a Redis Cluster (URL schemes
+    ``redis+cluster://`` and ``rediss+cluster://``), reached with redis-py's cluster
+    client; each network lives in one slot of it (its keys share the hash tag).
     """
 
     host: str
@@ -42,6 +47,7 @@ class RedisConfig:
     unix_socket_path: str | None
     retry_seconds: float
     secret: str | None
+    cluster: bool
 
     def __init__(
         self,
@@ -55,9 +61,10 @@ class RedisConfig:
         unix_socket_path: str | None = None,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
         secret: str | None = None,
+        cluster: bool = False,
     ) -> None:
         values = dict(host=host, port=port, db=db, password=password, username=username,
-                      ssl=ssl, unix_socket_path=unix_socket_path)
+                      ssl=ssl, unix_socket_path=unix_socket_path, cluster=cluster)
         if url is not None:
             values.update(_parse_url(url))
         values["retry_seconds"] = retry_seconds
@@ -68,7 +75,8 @@ class RedisConfig:
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> "RedisConfig":
-        """Parse ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs."""
+        """Parse ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+cluster://`` or
+        ``rediss+cluster://`` (a node of a Redis Cluster) URLs."""
         return cls(url=url, **kw)
 
     @property
@@ -101,8 +109,10 @@ class RedisConfig:
                            if password is not None else "") + "@"
         if self.unix_socket_path:
             return f"unix://{auth}{quote(self.unix_socket_path)}?db={self.db}"
-        scheme = "rediss" if self.ssl else "redis"
+        scheme = ("rediss" if self.ssl else "redis") + ("+cluster" if self.cluster else "")
         host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.cluster:  # a cluster has database 0 only
+            return f"{scheme}://{auth}{host}:{self.port}"
         return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
 
     def __repr__(self) -> str:
@@ -113,8 +123,11 @@ class RedisConfig:
     __str__ = __repr__
 
     def connection_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``redis.Redis`` (contains the password: never log them)."""
-        kw: dict[str, Any] = dict(db=self.db, password=self.password, username=self.username)
+        """Keyword arguments for ``redis.Redis`` (contains the password: never log them);
+        for a cluster, those of ``redis.cluster.RedisCluster`` (no ``db``)."""
+        kw: dict[str, Any] = dict(password=self.password, username=self.username)
+        if not self.cluster:
+            kw["db"] = self.db
         if self.unix_socket_path:
             kw["unix_socket_path"] = self.unix_socket_path
         else:
@@ -132,8 +145,10 @@ def _parse_url(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
         raise ValueError(
-            f"url must start with redis://, rediss:// or unix://, got scheme {parts.scheme!r}")
-    out: dict[str, Any] = {"ssl": _SCHEMES[parts.scheme]}
+            "url must start with redis://, rediss://, unix://, redis+cluster:// or "
+            f"rediss+cluster://, got scheme {parts.scheme!r}")
+    ssl, cluster = _SCHEMES[parts.scheme]
+    out: dict[str, Any] = {"ssl": ssl, "cluster": cluster}
     if parts.username:
         out["username"] = unquote(parts.username)
     if parts.password is not None:
@@ -166,6 +181,7 @@ def _validate(v: dict[str, Any]) -> None:
     _check_type("port", v["port"], int)
     _check_type("db", v["db"], int)
     _check_type("ssl", v["ssl"], bool)
+    _check_type("cluster", v["cluster"], bool)
     for name in ("password", "username", "unix_socket_path", "secret"):
         if v[name] is not None:
             _check_type(name, v[name], str)
@@ -177,6 +193,11 @@ def _validate(v: dict[str, Any]) -> None:
         raise ValueError(f"port must be in 1..65535, got {v['port']}")
     if v["db"] < 0:
         raise ValueError(f"db must be >= 0, got {v['db']}")
+    if v["cluster"] and v["unix_socket_path"]:
+        raise ValueError("a Redis Cluster is reached over TCP (host and port of a node), "
+                         "not over a unix socket")
+    if v["cluster"] and v["db"] != 0:
+        raise ValueError(f"a Redis Cluster has database 0 only, got db={v['db']}")
     if v["retry_seconds"] < 0:
         raise ValueError(f"retry_seconds must be >= 0, got {v['retry_seconds']}")
 

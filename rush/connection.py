@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 import redis
+import redis.cluster
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
@@ -23,6 +24,10 @@ SOCKET_CONNECT_TIMEOUT = 2.0
 _BACKOFF_CAP = 1.0
 _BACKOFF_BASE = 0.02
 TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: What redis-py's cluster client raises, besides ``TRANSIENT_ERRORS``, while a node or
+#: the slots it serves cannot be reached.
+CLUSTER_OUTAGE_ERRORS = (redis.exceptions.ClusterDownError, redis.exceptions.SlotNotCoveredError)
+_NO_NODE = "Redis Cluster cannot be connected"
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -68,16 +73,86 @@ class DeadlineRetry(Retry):
 
 def connect(config: RedisConfig, retry_seconds: float | None = None) -> redis.Redis:
     """A client that retries transient errors for ``config.retry_seconds`` (a wall-clock
-    deadline per call)."""
+    deadline per call).
+
+    For a cluster (``config.cluster``), redis-py's ``RedisCluster`` (``DeadlineCluster``):
+    it finds the nodes and slots now (``RushConnectionError`` if it cannot) and follows
+    MOVED/ASK.
+    """
     seconds = config.retry_seconds if retry_seconds is None else retry_seconds
+    if config.cluster:
+        return _connect_cluster(config, seconds)
     return redis.Redis(**config.connection_kwargs(), retry=DeadlineRetry(seconds),
                        socket_timeout=SOCKET_TIMEOUT,
                        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT, health_check_interval=30)
 
 
+def cluster_outage(error: BaseException) -> bool:
+    """Whether ``error`` says that a cluster node or its slots cannot be reached now."""
+    return (isinstance(error, TRANSIENT_ERRORS + CLUSTER_OUTAGE_ERRORS)
+            or (isinstance(error, redis.exceptions.RedisClusterException)
+                and _NO_NODE in str(error)))
+
+
+class DeadlineCluster(redis.cluster.RedisCluster):
+    """redis-py's cluster client, whose commands ride out an outage like ``DeadlineRetry``
+    does: a command that fails because a node or its slots cannot be reached (after
+    redis-py's own retries, which refresh the topology) is sent again, with capped
+    backoff, until ``retry_seconds`` have passed since it began. (Pipelines and pub/sub
+    keep redis-py's policy.)"""
+
+    def __init__(self, *args: Any, retry_seconds: float, **kwargs: Any) -> None:
+        self.retry_seconds = retry_seconds  # first: the constructor sends commands
+        super().__init__(*args, **kwargs)
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        backoff = ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE)
+        deadline = time.monotonic() + self.retry_seconds
+        failures = 0
+        while True:
+            try:
+                return super().execute_command(*args, **kwargs)
+            except Exception as error:
+                if not cluster_outage(error):
+                    raise
+                failures += 1
+                pause = backoff.compute(failures)
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)  # backoff before the next attempt
+
+
+def _connect_cluster(config: RedisConfig, seconds: float) -> redis.Redis:
+    try:
+        return DeadlineCluster(  # type: ignore[return-value]
+            **config.connection_kwargs(), retry_seconds=seconds, socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_CONNECT_TIMEOUT, health_check_interval=30)
+    except redis.exceptions.RedisClusterException as e:
+        if "Cluster mode is not enabled" in str(e):
+            raise not_a_cluster_error(config) from None
+        raise connection_error(config, e) from None
+    except redis.exceptions.AuthenticationError as e:
+        raise connection_error(config, e) from None
+
+
+def not_a_cluster_error(config: RedisConfig) -> RushError:
+    """The error of a cluster URL that points at a Redis without cluster mode."""
+    scheme = "rediss" if config.ssl else "redis"
+    return RushError(
+        f"Redis at {config.location} is not a Redis Cluster node (cluster mode is not "
+        f"enabled there), but the config asks for one ({config.redacted_url}): use "
+        f"{scheme}://{config.location} for a single server")
+
+
 def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectionError:
     """A ``RushConnectionError`` naming where rush tried, never the password."""
     reason = type(cause).__name__
+    if config.cluster and not isinstance(cause, redis.exceptions.AuthenticationError):
+        # the node named in the config may answer while the master of a network does not
+        return RushConnectionError(
+            f"cannot reach the Redis Cluster at {config.location} or one of its masters "
+            f"({reason}: {cause}): start the node that is down, or wait for the cluster "
+            "to fail over to a replica")
     if isinstance(cause, redis.exceptions.AuthenticationError):
         hint = "check the username and password of the Redis config"
     else:
@@ -88,13 +163,16 @@ def connection_error(config: RedisConfig, cause: BaseException) -> RushConnectio
 
 def check_connection(config: RedisConfig, seconds: float = FIRST_CONNECT_SECONDS) -> None:
     """PING Redis, retrying for about ``seconds``; raise ``RushConnectionError`` if it never answers."""
-    probe = connect(config, retry_seconds=0)
+    # for a cluster, the one node named: its answer tells whether it is a cluster node
+    probe = _probe(config, SOCKET_CONNECT_TIMEOUT) if config.cluster else connect(config, 0)
     deadline = time.monotonic() + seconds
     delay = _BACKOFF_BASE
     try:
         while True:
             try:
                 probe.ping()
+                if config.cluster and not _cluster_enabled(probe):
+                    raise not_a_cluster_error(config)
                 return
             except redis.exceptions.AuthenticationError as e:
                 raise connection_error(config, e) from None
@@ -109,16 +187,33 @@ def check_connection(config: RedisConfig, seconds: float = FIRST_CONNECT_SECONDS
 
 def answers(config: RedisConfig, timeout: float = 0.2) -> bool:
     """True when something answers PING at ``config`` right now (no retry)."""
-    # retry=Retry(NoBackoff(), 0): redis-py >= 6 retries 3 times by default, which turned
-    # this probe into ~4 s on a closed port (and slowed every RedisServer start-up)
-    probe = redis.Redis(**config.connection_kwargs(), socket_connect_timeout=timeout,
-                        socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    probe = _probe(config, timeout)
     try:
         return bool(probe.ping())
     except (redis.exceptions.RedisError, OSError):
         return False
     finally:
         probe.close()
+
+
+def _probe(config: RedisConfig, timeout: float) -> redis.Redis:
+    """A plain client of the one node ``config`` names (for a cluster too), without retry."""
+    # retry=Retry(NoBackoff(), 0): redis-py >= 6 retries 3 times by default, which turned
+    # this probe into ~4 s on a closed port (and slowed every RedisServer start-up)
+    return redis.Redis(**config.connection_kwargs(), socket_connect_timeout=timeout,
+                       socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def _cluster_enabled(probe: redis.Redis) -> bool:
+    # CLUSTER INFO rather than INFO: the cluster client needs the CLUSTER commands anyway,
+    # so a least-privilege user (rush acl) may run it
+    try:
+        probe.execute_command("CLUSTER INFO")
+    except redis.exceptions.ResponseError as e:
+        if "cluster support disabled" in str(e):
+            return False
+        raise
+    return True
 
 
 def translate_errors(config_of: Callable[[Any], RedisConfig],
@@ -141,6 +236,10 @@ def translate_errors(config_of: Callable[[Any], RedisConfig],
                 raise on_lost(self, e) from None
             except TRANSIENT_ERRORS as e:
                 raise connection_error(config_of(self), e) from None
+            except (redis.exceptions.RedisClusterException, *CLUSTER_OUTAGE_ERRORS) as e:
+                if cluster_outage(e):
+                    raise connection_error(config_of(self), e) from None
+                raise
             except redis.exceptions.NoPermissionError as e:
                 raise permission_error(config_of(self), e) from None
             except redis.exceptions.ResponseError as e:

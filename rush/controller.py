@@ -11,7 +11,8 @@ import redis
 
 from . import frames
 from .config import RedisConfig
-from .connection import check_connection, connect, permission_error, translate_errors
+from .connection import (CLUSTER_OUTAGE_ERRORS, TRANSIENT_ERRORS, check_connection, cluster_outage,
+                         connect, connection_error, permission_error, translate_errors)
 from .crashes import Crash, CrashWatch, crash_frame, parse
 from .keys import NetworkKeys
 from .layer import Epoch
@@ -106,6 +107,12 @@ class Rush:
             self._store.look()  # the network as it is now: if its data vanish, we notice
         except redis.exceptions.NoPermissionError as e:  # a user of another network
             raise permission_error(self._config, e) from None
+        except (*TRANSIENT_ERRORS, *CLUSTER_OUTAGE_ERRORS,
+                redis.exceptions.RedisClusterException) as e:
+            if not cluster_outage(e):
+                raise
+            # gone since check_connection, or (a cluster) the network's master is down
+            raise connection_error(self._config, e) from None
         if self._ANNOUNCES:
             self._registry.announce()
         self._logs = LogReader()
@@ -182,14 +189,16 @@ class Rush:
     # -- the server ----------------------------------------------------------------
 
     def redis_info(self) -> dict[str, Any]:
-        """The server's ``INFO`` (version, memory, clients, persistence ...) as a dict."""
+        """The server's ``INFO`` (version, memory, clients, persistence ...) as a dict; on
+        a Redis Cluster, that of the master holding the network."""
         return self._registry.server_info()
 
     @property
     def snapshot_schedule(self) -> str:
         """Redis's ``save`` schedule: pairs of "seconds changes" (e.g. ``"60 1000"``: snapshot
         after 60 s if at least 1000 keys changed); ``""`` means no snapshots. Setting it
-        (a str, or a list of ints) changes the server's setting."""
+        (a str, or a list of ints) changes the server's setting (on a Redis Cluster: read
+        from the master holding the network, set on every master)."""
         return self._registry.snapshot_schedule()
 
     @snapshot_schedule.setter

@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import redis
+import redis.cluster
 
 from ._process import host_identity, process_start
 from .connection import translate_errors
@@ -145,12 +146,10 @@ class WorkerRegistry(NetworkLayer):
 
     def record_crash(self, worker_id: str, crash: str, log_record: str) -> None:
         """Store the JSON record of a worker's crash and the ERROR record of its log, in
-        one MULTI (whatever the worker's ``lgr_thresholds``)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.worker_errors, worker_id, crash)
-        pipe.rpush(self.keys.log(worker_id), log_record)
-        pipe.publish(self.keys.events, "workers")
-        pipe.execute()
+        one step (whatever the worker's ``lgr_thresholds``)."""
+        k = self.keys
+        self._script("record_crash", [k.worker_errors, k.log(worker_id)],
+                     [worker_id, crash, log_record, k.events])
         self.announce()
 
     def crashes(self) -> list[bytes]:
@@ -196,14 +195,12 @@ class WorkerRegistry(NetworkLayer):
                           remote: bool) -> None:
         """Record a worker that was stopped before it registered (its process is gone) in
         ``state``; a worker that did register keeps its record (every write is HSETNX)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(self.keys.worker_states, worker_id, WorkerState(state).value)
-        for field, value in (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
-                             ("heartbeat", 0), ("remote", int(remote)),
-                             ("registered", time.time())):
-            pipe.hsetnx(self.keys.worker(worker_id), field, value)
-        pipe.publish(self.keys.events, "workers")
-        pipe.execute()
+        k = self.keys
+        fields = (("worker_id", worker_id), ("pid", pid), ("hostname", hostname),
+                  ("heartbeat", 0), ("remote", int(remote)), ("registered", time.time()))
+        self._script("mark_unregistered", [k.worker_states, k.worker(worker_id)],
+                     [worker_id, WorkerState(state).value, k.events,
+                      *[x for item in fields for x in item]])
 
     def set_terminated(self, worker_id: str, incarnation: str = "") -> bool:
         """Running -> terminated (only in ``incarnation``, when given), the tasks in its
@@ -383,23 +380,33 @@ class WorkerRegistry(NetworkLayer):
     # -- the server ----------------------------------------------------------------
 
     def server_info(self) -> dict[str, Any]:
-        """The server's ``INFO``."""
-        return dict(self.client.info())
+        """The server's ``INFO``; on a cluster, that of the master holding the network."""
+        return dict(self.client.info(**self._own_node()))
 
     def snapshot_schedule(self) -> str:
         """The server's ``save`` setting ("" = no snapshots)."""
         return decode(self._config_get("save"))
 
     def set_snapshot_schedule(self, schedule: str) -> None:
-        """Set the server's ``save`` setting."""
+        """Set the server's ``save`` setting (on a cluster, every master's)."""
+        kw = {}
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            kw = {"target_nodes": redis.cluster.RedisCluster.PRIMARIES}
         try:
-            self.client.config_set("save", schedule)
+            self.client.config_set("save", schedule, **kw)
         except redis.exceptions.ResponseError as e:
             raise RushError(f"Redis refused CONFIG SET save {schedule!r}: {e} (managed Redis "
                             "services often disable CONFIG; set the schedule there)") from None
 
+    def _own_node(self) -> dict[str, Any]:
+        """On a cluster, the keyword that sends a server command to the master holding the
+        network's slot (else redis-py picks a node, or asks them all)."""
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            return {"target_nodes": self.client.get_node_from_key(self.keys.epoch)}
+        return {}
+
     def _config_get(self, name: str) -> str | bytes:
         try:
-            return self.client.config_get(name).get(name) or ""
+            return self.client.config_get(name, **self._own_node()).get(name) or ""
         except redis.exceptions.ResponseError as e:
             raise RushError(f"Redis refused CONFIG GET {name}: {e}") from None

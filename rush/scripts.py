@@ -13,12 +13,13 @@ from importlib import resources
 from typing import Any, Sequence
 
 import redis
+import redis.cluster
 
 SCRIPT_NAMES = ("create_tasks", "move_tasks", "claim_task", "stop_worker", "empty_queue",
                 "read_tasks", "worker_info", "trash_keys", "empty_trash", "set_worker_state",
                 "sweep_pending", "register_worker", "heartbeat", "send_kill",
                 "create_priority_tasks", "timed_out", "stop_workers", "move_and_claim",
-                "move_and_create")
+                "move_and_create", "record_crash", "mark_unregistered", "next_deadline")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.M)
 
 
@@ -66,7 +67,8 @@ _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SOURCES.i
 
 class Scripts:
     """Calls the scripts on one client by SHA; loads them again if Redis forgot them
-    (a restarted server), so a call never fails for that."""
+    (a restarted server, a cluster node that joined or took over a slot), so a call never
+    fails for that."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -87,8 +89,26 @@ class Scripts:
         pipe.execute_command("EVALSHA", _SHAS[name], len(keys), *keys, *args)
 
     def load_all(self) -> None:
-        """Register every script on the server (one round trip)."""
-        pipe = self._client.pipeline(transaction=False)
+        """Register every script on the server (one round trip); on a cluster, on each
+        master (one round trip per master: a cluster pipeline cannot carry SCRIPT LOAD)."""
+        client = self._client
+        if not isinstance(client, redis.cluster.RedisCluster):
+            self._load(client)
+            return
+        unreachable = []
+        for node in client.get_primaries():
+            try:
+                self._load(client.get_redis_connection(node))
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                # a master that is down now gets them on its first NOSCRIPT; the network
+                # on it waits for it like any command does
+                unreachable.append(node)
+        if len(unreachable) == len(client.get_primaries()):
+            raise redis.exceptions.ConnectionError("no master of the cluster answers")
+
+    @staticmethod
+    def _load(node: redis.Redis) -> None:
+        pipe = node.pipeline(transaction=False)
         for src in SOURCES.values():
             pipe.script_load(src)
         pipe.execute()

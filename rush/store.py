@@ -414,14 +414,10 @@ class TaskStore(NetworkLayer):
     def next_deadline(self, worker_id: str) -> tuple[str, float] | None:
         """The earliest deadline among the worker's tasks with a timeout: ``(task key,
         seconds from now)`` (by Redis's clock), or ``None``."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zrange(self.keys.deadlines(worker_id), 0, 0, withscores=True)
-        pipe.time()
-        first, (seconds, micros) = pipe.execute()
-        if not first:
+        found = self._script("next_deadline", [self.keys.deadlines(worker_id)], [])
+        if not found:
             return None
-        key, deadline = first[0]
-        return decode(key), deadline - (seconds + micros / 1e6)
+        return decode(found[0]), float(found[1])
 
     def sweep_pending(self, condition: dict) -> Settled:
         """Settle the tasks left in pending lists of workers that no longer run (fail, or

@@ -56,6 +56,23 @@ def redis_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A private 3-master Redis Cluster on free loopback ports, stopped after the session."""
+    from cluster import LocalCluster  # tests/ is on sys.path (rootdir conftest)
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_config(redis_cluster, monkeypatch):
+    """Config of the private cluster (``redis+cluster://``); env vars that could point
+    elsewhere are removed."""
+    for name in ("RUSH_REDIS_URL", "REDIS_URL", "RUSH_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return rush.RedisConfig(url=redis_cluster.url)
+
+
 @pytest.fixture
 def config(redis_server, monkeypatch):
     """Config of the private server; env vars that could point elsewhere are removed."""
