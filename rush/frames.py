@@ -202,8 +202,8 @@ class ColumnsBuilder:
                     out.origin[target] = field
             elif field not in CONTROL_FIELDS or self.stored[field]:
                 _replace(out, field, self.plain[field])
-        for name, column in (extra or {}).items():
-            _replace(out, name, list(column))
+        for name, values in (extra or {}).items():
+            _replace(out, name, list(values))
         _replace(out, "keys", self.keys)
         out.finish()
         self.keys, self.plain, self.spread, self.by_cell = [], {}, {}, {}

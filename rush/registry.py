@@ -389,7 +389,7 @@ class WorkerRegistry(NetworkLayer):
 
     def set_snapshot_schedule(self, schedule: str) -> None:
         """Set the server's ``save`` setting (on a cluster, every master's)."""
-        kw = {}
+        kw: dict[str, Any] = {}
         if isinstance(self.client, redis.cluster.RedisCluster):
             kw = {"target_nodes": redis.cluster.RedisCluster.PRIMARIES}
         try:
