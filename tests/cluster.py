@@ -21,6 +21,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rush._process import die_with_parent, reap
+from rush.config import RedisConfig
+from rush.connection import answers
 from rush.server import find_redis_server
 
 _START_SECONDS = 60.0
@@ -72,7 +74,8 @@ class LocalCluster:
         try:
             for port in self.ports:
                 self.processes.append(self._start_node(port))
-            self._wait(lambda: all(self._answers(p) for p in self.ports), "the nodes to answer")
+            self._wait(lambda: all(answers(RedisConfig(host="127.0.0.1", port=p))
+                                   for p in self.ports), "the nodes to answer")
             subprocess.run([cli, "--cluster", "create",
                             *[f"127.0.0.1:{p}" for p in self.ports],
                             "--cluster-replicas", "0", "--cluster-yes"],
@@ -121,16 +124,6 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"timed out waiting for {what}")
             time.sleep(0.05)  # polling the nodes with a deadline
-
-    @staticmethod
-    def _answers(port: int) -> bool:
-        probe = _probe(port)
-        try:
-            return bool(probe.ping())
-        except (redis.exceptions.RedisError, OSError):
-            return False
-        finally:
-            probe.close()
 
     def _state_ok(self) -> bool:
         for port in self.ports:

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import time
 from dataclasses import replace
 
 import pytest
 
 import loops
 import rush
-from conftest import wait_until
 from rush import controller as controller_module
 from rush.registry import WorkerRegistry
 from rush.states import WorkerState
 from rush.store import TaskStore
-from worker_helpers import pids
+from worker_helpers import kill_at_random_until_settled
 
 KILLED = {"message": "Worker was killed"}
 
@@ -157,28 +154,7 @@ def test_chaos_64_local_workers_sigkilled_at_random_lose_no_task(rsh):
     keys = rsh.push_tasks([{"x": i, "sleep": 0.2} for i in range(n)], max_retries=retries)
     rsh.start_local_workers(loops.wl_task_queue, n_workers=n_workers)
     rsh.wait_for_workers(n_workers, timeout=240)
-    last_kill = [time.monotonic()]
-    kills = [0]
-
-    def chaos() -> bool:
-        snapshot = rsh.tasks_with_state()
-        placed = [k for ks in snapshot.values() for k in ks]
-        assert len(placed) == len(set(placed))  # never in two states at once
-        if len(snapshot["finished"]) + len(snapshot["failed"]) == n:
-            return True
-        now = time.monotonic()
-        if now - last_kill[0] > 0.3:
-            registered = pids(rsh)
-            alive = [w for w, p in rsh.processes.items()
-                     if p.poll() is None and registered.get(w) == p.pid]
-            if alive:
-                os.kill(rsh.processes[rng.choice(alive)].pid, signal.SIGKILL)
-                kills[0] += 1
-                last_kill[0] = now
-        rsh.detect_lost_workers(restart_local_workers=True)
-        return False
-
-    wait_until(chaos, 240, interval=0.05, message="every task to end")
+    kills = kill_at_random_until_settled(rsh, n, rng, every=0.3, timeout=240)
 
     snapshot = rsh.tasks_with_state()
     assert snapshot["queued"] == [] and snapshot["running"] == []
@@ -191,7 +167,7 @@ def test_chaos_64_local_workers_sigkilled_at_random_lose_no_task(rsh):
     assert (failed["attempts"] == retries + 1).all()
     assert (finished["y"] == finished["x"]).all()  # each result is its own task's
     assert (finished["attempts"] > 1).any()  # the kills hit running tasks
-    assert kills[0] >= 10
+    assert kills >= 10
 
 
 def _as_bytes(value):

@@ -17,7 +17,7 @@ import loops
 import rush
 from conftest import wait_until
 from rush.states import LOST_MESSAGE
-from worker_helpers import SLOW, pids, states
+from worker_helpers import SLOW, kill_at_random_until_settled, pids, states
 
 CONTROL = ["xs", "ys", "attempts", "worker_id", "condition"]
 
@@ -254,28 +254,7 @@ def test_chaos_retries_under_random_sigkills_settle_every_task_once(rsh, tmp_pat
     keys = rsh.push_tasks([{"x": i, "sleep": 0.004, **({"crash": True} if i in poison else {})}
                            for i in range(n)], max_retries=2)
     rsh.start_local_workers(loops.wl_task_queue, n_workers=4, log_dir=str(tmp_path))
-    last_kill = [time.monotonic()]
-    kills = [0]
-
-    def chaos() -> bool:
-        snapshot = rsh.tasks_with_state()
-        placed = [k for ks in snapshot.values() for k in ks]
-        assert len(placed) == len(set(placed))  # never in two states at once
-        if len(snapshot["finished"]) + len(snapshot["failed"]) == n:
-            return True
-        now = time.monotonic()
-        if now - last_kill[0] > 0.25:
-            registered = pids(rsh)
-            alive = [w for w, p in rsh.processes.items()
-                     if p.poll() is None and registered.get(w) == p.pid]
-            if alive:
-                os.kill(rsh.processes[rng.choice(alive)].pid, signal.SIGKILL)
-                kills[0] += 1
-                last_kill[0] = now
-        rsh.detect_lost_workers(restart_local_workers=True)
-        return False
-
-    wait_until(chaos, 200, interval=0.05, message="every task to end")
+    kills = kill_at_random_until_settled(rsh, n, rng, every=0.25, timeout=200)
 
     snapshot = rsh.tasks_with_state()
     assert snapshot["queued"] == [] and snapshot["running"] == []
@@ -290,4 +269,4 @@ def test_chaos_retries_under_random_sigkills_settle_every_task_once(rsh, tmp_pat
                for c in failed["condition"])
     assert set(failed["x"]) >= poison  # every poison task failed after its 3 attempts
     assert (finished["attempts"] > 1).any()  # the random kills hit running tasks
-    assert kills[0] > 5
+    assert kills > 5

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import pytest
+
+from conftest import wait_until
 
 #: Deadline for anything that involves starting or stopping processes on a busy machine.
 SLOW = 30.0
@@ -96,3 +100,34 @@ def controller_process(script: Path, args: Sequence[str], n_workers: int = 2
         for pid in worker_pids:  # never leave an orphan behind
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def kill_at_random_until_settled(rsh, n: int, rng: random.Random, every: float,
+                                 timeout: float) -> int:
+    """Until all ``n`` tasks have ended: SIGKILL a random live local worker every
+    ``every`` seconds and restart the lost ones, checking at each look that no task is in
+    two states. Returns the number of kills."""
+    last_kill = time.monotonic()
+    kills = 0
+
+    def settled() -> bool:
+        nonlocal last_kill, kills
+        snapshot = rsh.tasks_with_state()
+        placed = [k for ks in snapshot.values() for k in ks]
+        assert len(placed) == len(set(placed))  # never in two states at once
+        if len(snapshot["finished"]) + len(snapshot["failed"]) == n:
+            return True
+        now = time.monotonic()
+        if now - last_kill > every:
+            registered = pids(rsh)
+            alive = [w for w, p in rsh.processes.items()
+                     if p.poll() is None and registered.get(w) == p.pid]
+            if alive:
+                os.kill(rsh.processes[rng.choice(alive)].pid, signal.SIGKILL)
+                kills += 1
+                last_kill = now
+        rsh.detect_lost_workers(restart_local_workers=True)
+        return False
+
+    wait_until(settled, timeout, interval=0.05, message="every task to end")
+    return kills
